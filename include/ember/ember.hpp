@@ -1,0 +1,15 @@
+#pragma once
+// The whole public API of ember.
+#include "ember/autograd/autograd.hpp"
+#include "ember/core/dtype.hpp"
+#include "ember/core/error.hpp"
+#include "ember/core/graph.hpp"
+#include "ember/core/parallel.hpp"
+#include "ember/core/random.hpp"
+#include "ember/core/shape.hpp"
+#include "ember/core/storage.hpp"
+#include "ember/core/tensor.hpp"
+#include "ember/ops/elementwise.hpp"
+#include "ember/ops/linalg.hpp"
+#include "ember/ops/movement.hpp"
+#include "ember/ops/reduce.hpp"

@@ -1,0 +1,204 @@
+// The thread pool behind parallel_for. One job runs at a time: the caller publishes it, wakes as
+// many sleeping workers as there are extra chunks, and everyone (caller included) claims chunks
+// from an atomic counter. Because chunks are claimed, not assigned, a worker that is slow to wake
+// (say, the other core is busy) just finds nothing left to do and the caller does its share.
+#include "ember/core/parallel.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ember/core/error.hpp"
+
+namespace ember {
+namespace {
+
+constexpr int kMaxThreads = 256;
+constexpr int kMaxDefaultThreads = 64;
+
+thread_local bool t_in_parallel = false;
+
+// Marks the current thread as running a chunk, so nested parallel_for calls run inline.
+class RegionGuard {
+ public:
+  RegionGuard() : saved_(t_in_parallel) { t_in_parallel = true; }
+  ~RegionGuard() { t_in_parallel = saved_; }
+  RegionGuard(const RegionGuard&) = delete;
+  RegionGuard& operator=(const RegionGuard&) = delete;
+
+ private:
+  bool saved_;
+};
+
+// One parallel_for call; lives on the caller's stack.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t begin = 0;
+  int64_t base = 0;   // every chunk has base elements ...
+  int64_t extra = 0;  // ... and the first `extra` chunks one more
+  int64_t chunks = 0;
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;  // written once, by whoever flips `failed`
+  int refs = 0;              // workers attached to this job; guarded by Pool::mu_
+
+  void run_chunks() {
+    for (;;) {
+      const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks) return;
+      if (failed.load(std::memory_order_relaxed)) continue;  // give up the rest after an error
+      const int64_t lo = begin + c * base + std::min(c, extra);
+      const int64_t hi = lo + base + (c < extra ? 1 : 0);
+      try {
+        (*fn)(lo, hi);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+      }
+    }
+  }
+};
+
+int default_num_threads() {
+  if (const char* env = std::getenv("EMBER_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= kMaxThreads) return static_cast<int>(n);
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return std::clamp(static_cast<int>(hw), 1, kMaxDefaultThreads);
+}
+
+class Pool {
+ public:
+  Pool() : nthreads_(default_num_threads()) {}
+  ~Pool() { stop_workers(); }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  static Pool& instance() {
+    static Pool pool;
+    return pool;
+  }
+
+  int size() const { return nthreads_.load(std::memory_order_relaxed); }
+
+  void resize(int n) {
+    if (t_in_parallel) throw Error("set_num_threads: cannot be called inside parallel_for");
+    n = std::clamp(n, 1, kMaxThreads);
+    std::lock_guard<std::mutex> submit(submit_mu_);
+    if (n == size()) return;
+    stop_workers();  // restarted lazily, at the next parallel call
+    nthreads_.store(n, std::memory_order_relaxed);
+  }
+
+  void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                    const std::function<void(int64_t, int64_t)>& fn) {
+    if (end <= begin) return;
+    const int64_t len = end - begin;
+    const int64_t chunks = std::min<int64_t>(size(), len / std::max<int64_t>(grain, 1));
+    if (chunks <= 1 || t_in_parallel) {
+      fn(begin, end);
+      return;
+    }
+    // Another thread owns the pool: run inline rather than queue behind it.
+    std::unique_lock<std::mutex> submit(submit_mu_, std::try_to_lock);
+    if (!submit.owns_lock()) {
+      fn(begin, end);
+      return;
+    }
+    start_workers();
+
+    Job job;
+    job.fn = &fn;
+    job.begin = begin;
+    job.base = len / chunks;
+    job.extra = len % chunks;
+    job.chunks = chunks;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &job;
+      ++generation_;
+    }
+    for (int64_t i = 1; i < chunks; ++i) wake_cv_.notify_one();
+    {
+      RegionGuard region;
+      job.run_chunks();
+    }
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      job_ = nullptr;  // late wakers find nothing; wait only for workers already inside
+      done_cv_.wait(lk, [&] { return job.refs == 0; });
+    }
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+ private:
+  // Both called with submit_mu_ held (or from the destructor).
+  void start_workers() {
+    const size_t want = static_cast<size_t>(size() - 1);
+    if (workers_.size() == want) return;
+    stop_workers();
+    workers_.reserve(want);
+    for (size_t i = 0; i < want; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    wake_cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = false;
+  }
+
+  void worker_loop() {
+    t_in_parallel = true;  // anything a worker runs is inside a parallel region
+    std::unique_lock<std::mutex> lk(mu_);
+    uint64_t seen = generation_;
+    for (;;) {
+      wake_cv_.wait(lk, [&] { return stop_ || (job_ != nullptr && generation_ != seen); });
+      if (stop_) return;
+      seen = generation_;
+      Job* job = job_;
+      ++job->refs;
+      lk.unlock();
+      job->run_chunks();
+      lk.lock();
+      if (--job->refs == 0) done_cv_.notify_one();
+    }
+  }
+
+  std::atomic<int> nthreads_;
+  std::mutex submit_mu_;  // held for a whole parallel_for or resize: one job at a time
+  std::mutex mu_;         // guards job_, generation_, stop_ and Job::refs
+  std::condition_variable wake_cv_;
+  std::condition_variable done_cv_;
+  std::vector<std::thread> workers_;
+  Job* job_ = nullptr;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace
+
+int get_num_threads() { return Pool::instance().size(); }
+
+void set_num_threads(int n) { Pool::instance().resize(n); }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  Pool::instance().parallel_for(begin, end, grain, fn);
+}
+
+bool in_parallel_region() { return t_in_parallel; }
+
+}  // namespace ember

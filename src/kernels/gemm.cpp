@@ -1,0 +1,421 @@
+// sgemm/dgemm: the blocked driver, the portable micro-kernels, and the choice of instruction set.
+//
+// The driver's loops: columns of C in blocks (op(B) packed for all of K into nr-wide panels,
+// once per call when it fits in kPackedBLimit), K in kc slices, rows in mc blocks (op(A)'s block
+// packed into mr-high panels when many column panels reuse it, else read in place), then the
+// mr x nr register tiles. The summation order of every C element is fixed: kc slices in order, k
+// in order within a slice, so how rows or columns are split among threads never changes a bit.
+//
+// Packing buffers are per thread, 64-byte aligned and grow-only, so a steady stream of calls
+// allocates nothing. The shared packed B (up to kPackedBLimit elements) lives in the caller's.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "ember/core/parallel.hpp"
+#include "kernels/gemm.hpp"
+
+namespace ember::kernels {
+namespace {
+
+// ---- instruction set ----
+
+Isa detect() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (avx2 && __builtin_cpu_supports("avx512f")) return Isa::avx512;
+  if (avx2) return Isa::avx2;
+#endif
+  return Isa::generic;
+}
+
+// The best path we have code for, given what the CPU has (no AVX-512 kernel yet).
+Isa clamp_isa(Isa wanted) {
+  const int best = std::min(static_cast<int>(detected_isa()), static_cast<int>(Isa::avx2));
+  return static_cast<Isa>(std::min(static_cast<int>(wanted), best));
+}
+
+Isa initial_isa() {
+  Isa isa = Isa::avx512;
+  if (const char* env = std::getenv("EMBER_ISA")) {
+    if (std::strcmp(env, "generic") == 0) isa = Isa::generic;
+    if (std::strcmp(env, "avx2") == 0) isa = Isa::avx2;
+  }
+  return clamp_isa(isa);
+}
+
+std::atomic<Isa>& isa_setting() {
+  static std::atomic<Isa> isa{initial_isa()};
+  return isa;
+}
+
+// ---- portable micro-kernels: GCC/Clang vector extensions, 16-byte vectors (SSE2 on x86) ----
+
+using Floats4 = float __attribute__((vector_size(16)));
+using Doubles2 = double __attribute__((vector_size(16)));
+
+template <class T>
+struct Vec16;
+template <>
+struct Vec16<float> {
+  using type = Floats4;
+};
+template <>
+struct Vec16<double> {
+  using type = Doubles2;
+};
+
+// MR x NR tile with NR / (16 / sizeof(T)) vectors per row.
+template <class T, int64_t MR, int64_t NR>
+void generic_micro(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a, const T* b, T* c,
+                   int64_t ldc, bool accumulate) {
+  using V = typename Vec16<T>::type;
+  constexpr int64_t kLanes = 16 / sizeof(T), kCols = NR / kLanes;
+  const T* ar[MR];
+  for (int64_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * rs_a;
+  V acc[MR][kCols];
+#pragma GCC unroll 8
+  for (int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int64_t j = 0; j < kCols; ++j) acc[r][j] = V{};
+  int64_t ka = 0;
+  for (int64_t k = 0; k < kc; ++k, ka += cs_a) {
+    V bv[kCols];
+    std::memcpy(bv, b + k * NR, sizeof(bv));
+#pragma GCC unroll 8
+    for (int64_t r = 0; r < MR; ++r) {
+      const T av = ar[r][ka];
+#pragma GCC unroll 4
+      for (int64_t j = 0; j < kCols; ++j) acc[r][j] += av * bv[j];
+    }
+  }
+#pragma GCC unroll 8
+  for (int64_t r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int64_t j = 0; j < kCols; ++j) {
+      T* cp = c + r * ldc + j * kLanes;
+      V v = acc[r][j];
+      if (accumulate) {
+        V old;
+        std::memcpy(&old, cp, sizeof(V));
+        v = old + v;
+      }
+      std::memcpy(cp, &v, sizeof(V));
+    }
+  }
+}
+
+const GemmKernel<float> kGenericFloat{6, 8, 256, 144, 2048, generic_micro<float, 6, 8>};
+const GemmKernel<double> kGenericDouble{6, 4, 256, 72, 1024, generic_micro<double, 6, 4>};
+
+template <class T>
+const GemmKernel<T>& pick_kernel();
+
+template <>
+const GemmKernel<float>& pick_kernel<float>() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (active_isa() != Isa::generic) return avx2_sgemm_kernel();
+#endif
+  return kGenericFloat;
+}
+
+template <>
+const GemmKernel<double>& pick_kernel<double>() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (active_isa() != Isa::generic) return avx2_dgemm_kernel();
+#endif
+  return kGenericDouble;
+}
+
+// ---- per-thread packing buffers: grow-only, 64-byte aligned, reused across calls ----
+
+class AlignedBuffer {
+ public:
+  template <class T>
+  T* get(int64_t count) {
+    const size_t bytes = (static_cast<size_t>(count) * sizeof(T) + 63) / 64 * 64;
+    if (bytes > size_) {
+      void* p = std::aligned_alloc(64, bytes);
+      if (p == nullptr) throw std::bad_alloc();
+      data_.reset(p);
+      size_ = bytes;
+    }
+    return static_cast<T*>(data_.get());
+  }
+
+ private:
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<void, Free> data_;
+  size_t size_ = 0;
+};
+
+struct Workspace {
+  AlignedBuffer a, b;
+};
+
+Workspace& thread_workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// ---- the driver ----
+
+template <class T>
+struct Problem {
+  bool trans_a, trans_b;
+  int64_t K;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  bool accumulate;  // beta == 1
+  T* C;
+  int64_t ldc;
+};
+
+// Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-wide panels, panel p at dst + p*nr*kc, element (k,j)
+// of a panel at k*nr + j; columns past nc are zero. NR > 0 fixes nr at compile time (full panels
+// then copy in fixed-size loops the compiler vectorises); NR == 0 handles any nr.
+template <int64_t NR, class T>
+void pack_b(const Problem<T>& p, int64_t nr, int64_t pc, int64_t kc, int64_t jc, int64_t nc,
+            T* dst) {
+  if constexpr (NR > 0) nr = NR;
+  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+    const int64_t w = std::min(nr, nc - j0);
+    T* d = dst + j0 * kc;
+    if (!p.trans_b) {
+      const T* src = p.B + pc * p.ldb + jc + j0;
+      if (NR > 0 && w == nr) {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = 0; j < NR; ++j) d[k * NR + j] = src[k * p.ldb + j];
+        continue;
+      }
+      for (int64_t k = 0; k < kc; ++k) {
+        for (int64_t j = 0; j < w; ++j) d[k * nr + j] = src[k * p.ldb + j];
+        for (int64_t j = w; j < nr; ++j) d[k * nr + j] = T(0);
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        const T* src = p.B + (jc + j0 + j) * p.ldb + pc;
+        for (int64_t k = 0; k < kc; ++k) d[k * nr + j] = src[k];
+      }
+      for (int64_t j = w; j < nr; ++j)
+        for (int64_t k = 0; k < kc; ++k) d[k * nr + j] = T(0);
+    }
+  }
+}
+
+template <class T>
+void pack_b(const Problem<T>& p, int64_t nr, int64_t pc, int64_t kc, int64_t jc, int64_t nc,
+            T* dst) {
+  switch (nr) {
+    case 4:
+      return pack_b<4>(p, nr, pc, kc, jc, nc, dst);
+    case 8:
+      return pack_b<8>(p, nr, pc, kc, jc, nc, dst);
+    case 16:
+      return pack_b<16>(p, nr, pc, kc, jc, nc, dst);
+    default:
+      return pack_b<0>(p, nr, pc, kc, jc, nc, dst);
+  }
+}
+
+// Packs op(A)[ic:ic+mc, pc:pc+kc] into mr-high panels, panel p at dst + p*mr*kc, element (r,k)
+// at k*mr + r. Rows past mc are left unset: the micro-kernel never reads them. MR as NR above.
+template <int64_t MR, class T>
+void pack_a(const Problem<T>& p, int64_t mr, int64_t ic, int64_t mc, int64_t pc, int64_t kc,
+            T* dst) {
+  if constexpr (MR > 0) mr = MR;
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    const int64_t h = std::min(mr, mc - i0);
+    T* d = dst + i0 * kc;
+    if (!p.trans_a) {
+      const T* src = p.A + (ic + i0) * p.lda + pc;
+      if (MR > 0 && h == mr) {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = src[r * p.lda + k];
+        continue;
+      }
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t k = 0; k < kc; ++k) d[k * mr + r] = src[r * p.lda + k];
+    } else {
+      const T* src = p.A + pc * p.lda + ic + i0;
+      if (MR > 0 && h == mr) {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = src[k * p.lda + r];
+        continue;
+      }
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < h; ++r) d[k * mr + r] = src[k * p.lda + r];
+    }
+  }
+}
+
+template <class T>
+void pack_a(const Problem<T>& p, int64_t mr, int64_t ic, int64_t mc, int64_t pc, int64_t kc,
+            T* dst) {
+  if (mr == 6) return pack_a<6>(p, mr, ic, mc, pc, kc, dst);
+  pack_a<0>(p, mr, ic, mc, pc, kc, dst);
+}
+
+// A packed op(B) holds at most this many elements: all of K x N when it fits, else column blocks.
+constexpr int64_t kPackedBLimit = int64_t{1} << 22;
+
+// Below about this many multiply-adds, handing work to another thread costs more than it saves.
+constexpr int64_t kMinParallelWork = int64_t{1} << 18;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// C[m0:m1, n0:n1] of the problem, on the calling thread. B is packed with all of K at once:
+// panel q of a packed column block at q*K*nr, its k slice [pc, pc+kc) at + pc*nr. `shared_b`,
+// when not null, is op(B) packed that way for the columns [n0, n1); otherwise B is packed here.
+template <class T>
+void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t m1, int64_t n0,
+                int64_t n1, const T* shared_b) {
+  const int64_t mr = g.mr, nr = g.nr, K = p.K;
+  // A is read in place (the micro-kernel takes any strides) unless it is reused across many
+  // column panels, where packing it pays for itself.
+  const bool pack_a_blocks = (n1 - n0) > 4 * nr;
+  const int64_t nc_max =
+      shared_b != nullptr ? n1 - n0 : std::clamp(kPackedBLimit / K / nr * nr, nr, g.nc);
+  Workspace& ws = thread_workspace();
+  T* own_b =
+      shared_b != nullptr ? nullptr : ws.b.get<T>(K * round_up(std::min(nc_max, n1 - n0), nr));
+  T* abuf = pack_a_blocks ? ws.a.get<T>(g.kc * round_up(g.mc, mr)) : nullptr;
+  alignas(64) T tile[16 * 32];  // an edge tile, mr x nr
+
+  for (int64_t jc = n0; jc < n1; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n1 - jc);
+    const T* bblock = shared_b;
+    if (shared_b == nullptr) {
+      pack_b(p, nr, 0, K, jc, nc, own_b);
+      bblock = own_b;
+    }
+    for (int64_t pc = 0; pc < K; pc += g.kc) {
+      const int64_t kc = std::min(g.kc, K - pc);
+      const bool accumulate = p.accumulate || pc > 0;
+      for (int64_t ic = m0; ic < m1; ic += g.mc) {
+        const int64_t mc = std::min(g.mc, m1 - ic);
+        const T* ablock;
+        int64_t rs_a, cs_a, panel_step;  // a(r,k) at ablock + ir*panel_step + r*rs_a + k*cs_a
+        if (pack_a_blocks) {
+          pack_a(p, mr, ic, mc, pc, kc, abuf);
+          ablock = abuf, rs_a = 1, cs_a = mr, panel_step = kc;
+        } else if (!p.trans_a) {
+          ablock = p.A + ic * p.lda + pc, rs_a = p.lda, cs_a = 1, panel_step = p.lda;
+        } else {
+          ablock = p.A + pc * p.lda + ic, rs_a = 1, cs_a = p.lda, panel_step = 1;
+        }
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t w = std::min(nr, nc - jr);
+          const T* bpanel = bblock + jr * K + pc * nr;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t h = std::min(mr, mc - ir);
+            const T* apanel = ablock + ir * panel_step;
+            T* c = p.C + (ic + ir) * p.ldc + jc + jr;
+            if (h == mr && w == nr) {
+              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, c, p.ldc, accumulate);
+              continue;
+            }
+            g.micro(kc, h, apanel, rs_a, cs_a, bpanel, tile, nr, false);
+            for (int64_t r = 0; r < h; ++r) {
+              T* cr = c + r * p.ldc;
+              const T* tr = tile + r * nr;
+              for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + tr[j] : tr[j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Splits C into units (blocks of rows, or of columns when C has few rows) that the threads claim
+// one at a time, so a thread slowed down by other work on its core just takes fewer units. Units
+// are several per thread; each element's arithmetic is the same whichever unit holds it.
+template <class T>
+void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N,
+                   int64_t threads) {
+  const int64_t K = p.K;
+  std::atomic<int64_t> next{0};
+  if ((M + g.mr - 1) / g.mr >= 2 * threads) {
+    // Rows: pack op(B) once, here, for everyone, when it fits.
+    const T* shared_b = nullptr;
+    int64_t rows = round_up((M + 4 * threads - 1) / (4 * threads), g.mr);
+    rows = std::max(rows, round_up(kMinParallelWork / (2 * N * K) + 1, g.mr));
+    if (K * round_up(N, g.nr) <= kPackedBLimit) {
+      T* buf = thread_workspace().b.get<T>(K * round_up(N, g.nr));
+      pack_b(p, g.nr, 0, K, 0, N, buf);
+      shared_b = buf;
+    } else {
+      rows = std::max(rows, round_up(256, g.mr));  // each unit packs B again: keep them large
+    }
+    const int64_t units = (M + rows - 1) / rows;
+    parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
+      for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
+        gemm_block(g, p, u * rows, std::min(M, (u + 1) * rows), 0, N, shared_b);
+    });
+  } else {
+    int64_t cols = round_up((N + 4 * threads - 1) / (4 * threads), g.nr);
+    cols = std::max(cols, round_up(kMinParallelWork / (2 * M * K) + 1, g.nr));
+    const int64_t units = (N + cols - 1) / cols;
+    parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
+      for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
+        gemm_block<T>(g, p, 0, M, u * cols, std::min(N, (u + 1) * cols), nullptr);
+    });
+  }
+}
+
+// A: op(A) [M,K], B: op(B) [K,N], C: [M,N]
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (beta != T(0) && beta != T(1)) {  // general beta: scale once, then accumulate
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
+    beta = T(1);
+  }
+  if (K <= 0) {
+    if (beta == T(0))
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    return;
+  }
+  const GemmKernel<T>& g = pick_kernel<T>();
+  const Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
+  const int64_t threads = get_num_threads();
+  if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
+    gemm_block<T>(g, p, 0, M, 0, N, nullptr);
+  } else {
+    gemm_parallel(g, p, M, N, threads);
+  }
+}
+
+}  // namespace
+
+Isa detected_isa() {
+  static const Isa isa = detect();
+  return isa;
+}
+
+Isa active_isa() { return isa_setting().load(std::memory_order_relaxed); }
+
+void force_isa(Isa isa) { isa_setting().store(clamp_isa(isa), std::memory_order_relaxed); }
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
+           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace ember::kernels

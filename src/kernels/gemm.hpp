@@ -1,0 +1,61 @@
+#pragma once
+// Matrix multiply kernels on raw pointers (no Tensor, no autograd).
+//
+//   C[M,N] = op(A)[M,K] * op(B)[K,N] + beta * C,   beta is 0 or 1.
+//
+// op(A) is A, row-major with element (i,k) at A[i*lda + k], or, when trans_a, A^T with element
+// (i,k) at A[k*lda + i]; likewise B with ldb. C's element (i,j) is at C[i*ldc + j]. With beta 0
+// C's old contents are never read (NaN in C does not leak into the result).
+//
+// The fast sgemm/dgemm pack panels of op(A) and op(B) into aligned per-thread buffers and run a
+// register-blocked micro-kernel (AVX2+FMA when the CPU has it, else portable C++). Work is split
+// over rows or columns of C, never over K, and every element of C is summed in the same order
+// whatever the thread count or the split, so results are bit-identical for any number of threads.
+#include <cstdint>
+
+namespace ember::kernels {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
+           int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+// Plain triple loops, single-threaded, summing k in order: the obviously-correct references.
+void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void dgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
+                     int64_t lda, const double* B, int64_t ldb, double beta, double* C,
+                     int64_t ldc);
+
+enum class Isa { generic, avx2, avx512 };
+
+// The best instruction set this CPU (and OS) supports, by CPU features at run time.
+Isa detected_isa();
+// The path sgemm/dgemm take now: detected_isa(), lowered by EMBER_ISA=generic|avx2 at start-up or
+// by force_isa. There is no AVX-512 micro-kernel yet, so an AVX-512 CPU runs the AVX2 path.
+Isa active_isa();
+// For tests and benchmarks: choose the path; a path the CPU lacks is clamped to the best it has.
+void force_isa(Isa isa);
+
+// ---- internals shared by gemm.cpp and the per-ISA files ----
+
+// A micro-kernel computes one MR x NR tile: acc = sum over k < kc of a(r,k) * b(k,j), k in order,
+// starting from zero, then C = acc (accumulate false) or C = C + acc (accumulate true).
+// a(r,k) is a[r*rs_a + k*cs_a] for r < mr; rows r >= mr are not read (their results are junk the
+// caller discards). b is a packed panel: b(k,j) at b[k*NR + j], NR-aligned.
+template <class T>
+using MicroKernel = void (*)(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a,
+                             const T* b, T* c, int64_t ldc, bool accumulate);
+
+template <class T>
+struct GemmKernel {
+  int64_t mr, nr;      // register tile
+  int64_t kc, mc, nc;  // cache blocks: kc deep, mc rows of A, nc columns of B
+  MicroKernel<T> micro;
+};
+
+// Defined in gemm_avx2.cpp; only call them when the CPU has AVX2 and FMA.
+const GemmKernel<float>& avx2_sgemm_kernel();
+const GemmKernel<double>& avx2_dgemm_kernel();
+
+}  // namespace ember::kernels

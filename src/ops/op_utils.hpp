@@ -1,0 +1,41 @@
+#pragma once
+// Helpers shared by the ops: broadcast strides, saved tensors, dtype checks.
+#include <string>
+
+#include "ember/core/graph.hpp"
+#include "ember/core/tensor.hpp"
+
+namespace ember::ops_detail {
+
+// Strides (in elements) that read `t` as if it had `out_shape` (0 on broadcast axes).
+inline Shape broadcast_strides(const Tensor& t, const Shape& out_shape) {
+  Shape st(out_shape.size(), 0);
+  const std::size_t lead = out_shape.size() - t.shape().size();
+  for (std::size_t i = 0; i < t.shape().size(); ++i)
+    st[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return st;
+}
+
+// A view of `t` with `shape` and `strides` sharing its storage (no autograd).
+inline Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides,
+                        std::int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.impl().storage;
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = t.dtype();
+  return Tensor(impl);
+}
+
+inline void require_floating(const Tensor& t, const char* op) {
+  if (!is_floating(t.dtype())) {
+    throw Error(std::string(op) + ": expects a floating tensor (f32 or f64), got " +
+                dtype_name(t.dtype()) + " of shape " + shape_str(t.shape()));
+  }
+}
+
+// Floating version of t (integers become f32), for ops that only make sense on reals.
+inline Tensor as_floating(const Tensor& t) { return is_floating(t.dtype()) ? t : t.to(DType::f32); }
+
+}  // namespace ember::ops_detail
