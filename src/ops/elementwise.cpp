@@ -102,9 +102,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_apply(a, b, arith_dtype(a, b), arith_dtype(a, b), "mul",
                             [](auto x, auto y) { return x * y; });
   if (needs_grad({&a, &b})) {
-    record("mul", out, {a, b}, [ad = a.detach(), bd = b.detach()](const Tensor& g) {
-      return std::vector<Tensor>{grad_for(g * bd, ad), grad_for(g * ad, bd)};
-    });
+    record("mul", out, {a, b},
+           [ad = a.detach(), bd = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](
+               const Tensor& g) {
+             return std::vector<Tensor>{na ? grad_for(g * bd, ad) : Tensor(),
+                                        nb ? grad_for(g * ad, bd) : Tensor()};
+           });
   }
   return out;
 }
@@ -114,9 +117,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (!is_floating(dt)) dt = DType::f32;
   Tensor out = binary_apply(a, b, dt, dt, "div", [](auto x, auto y) { return x / y; });
   if (needs_grad({&a, &b})) {
-    record("div", out, {a, b}, [ad = a.detach(), bd = b.detach()](const Tensor& g) {
-      return std::vector<Tensor>{grad_for(g / bd, ad), grad_for(neg(g) * ad / (bd * bd), bd)};
-    });
+    record("div", out, {a, b},
+           [ad = a.detach(), bd = b.detach(), na = a.requires_grad(), nb = b.requires_grad()](
+               const Tensor& g) {
+             return std::vector<Tensor>{na ? grad_for(g / bd, ad) : Tensor(),
+                                        nb ? grad_for(neg(g) * ad / (bd * bd), bd) : Tensor()};
+           });
   }
   return out;
 }

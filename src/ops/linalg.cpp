@@ -163,10 +163,12 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   Tensor out = out2.shape() == out_shape ? out2 : out2.reshape(out_shape);
   if (needs_grad({&a, &b})) {
     record("matmul", out, {a, b},
-           [a2, b2, s2 = out2.shape(), sa = a.shape(), sb = b.shape()](const Tensor& g) {
+           [a2, b2, s2 = out2.shape(), sa = a.shape(), sb = b.shape(), na = a.requires_grad(),
+            nb = b.requires_grad()](const Tensor& g) {
              const Tensor g2 = g.reshape(s2);
-             Tensor ga = sum_to(matmul(g2, b2.transpose(-1, -2)), a2.shape()).reshape(sa);
-             Tensor gb = sum_to(matmul(a2.transpose(-1, -2), g2), b2.shape()).reshape(sb);
+             Tensor ga, gb;
+             if (na) ga = sum_to(matmul(g2, b2.transpose(-1, -2)), a2.shape()).reshape(sa);
+             if (nb) gb = sum_to(matmul(a2.transpose(-1, -2), g2), b2.shape()).reshape(sb);
              return std::vector<Tensor>{ga, gb};
            });
   }
@@ -218,12 +220,15 @@ Tensor linear(const Tensor& x0, const Tensor& w0, const Tensor& bias0) {
   std::vector<Tensor> inputs{x, w};
   if (bias.defined()) inputs.push_back(bias);
   if (needs_grad(inputs)) {
-    record("linear", out, inputs, [x2, wc, has_bias = bias.defined(), sx = x.shape(), outf](const Tensor& g) {
-      const Tensor g2 = g.reshape({-1, outf});
-      std::vector<Tensor> grads{matmul(g2, wc).reshape(sx), matmul(g2.t(), x2)};
-      if (has_bias) grads.push_back(sum(g2, 0));
-      return grads;
-    });
+    record("linear", out, inputs,
+           [x2, wc, has_bias = bias.defined(), sx = x.shape(), outf, nx = x.requires_grad(),
+            nw = w.requires_grad(), nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
+             const Tensor g2 = g.reshape({-1, outf});
+             std::vector<Tensor> grads{nx ? matmul(g2, wc).reshape(sx) : Tensor(),
+                                       nw ? matmul(g2.t(), x2) : Tensor()};
+             if (has_bias) grads.push_back(nb ? sum(g2, 0) : Tensor());
+             return grads;
+           });
   }
   return out;
 }

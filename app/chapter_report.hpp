@@ -1,0 +1,32 @@
+#pragma once
+// What the chapter keeps for its HTML report, and the writer of that report.
+#include <string>
+#include <vector>
+
+#include "ember/ember.hpp"
+
+namespace ember_app {
+
+struct StageResult {
+  std::string name;
+  std::string summary;
+  double seconds = 0;
+};
+
+struct ChapterFigures {
+  ember::Tensor mean3, mean7, sample3;  // [28, 28] f32
+  std::string baseline;
+  ember::Tensor time, speed;                  // the roller coaster's data
+  std::vector<ember::Tensor> quadratic_steps;  // predictions per SGD step
+  std::vector<double> quadratic_losses;
+  ember::Tensor linear_weights;  // [784, 1]
+  std::vector<double> linear_accuracies;
+  std::vector<double> net_epochs, net_train_loss, net_valid_loss, net_accuracy;
+  std::vector<double> cnn_epochs, cnn_train_loss, cnn_valid_loss, cnn_accuracy;
+};
+
+// Writes DIR/index.html; returns its path.
+std::string write_chapter_report(const std::string& dir, const ChapterFigures& figures,
+                                 const std::vector<StageResult>& results);
+
+}  // namespace ember_app

@@ -1,0 +1,277 @@
+// train, eval, predict, baseline, fetch, export-png: the ember command through the public API.
+#include "commands.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common.hpp"
+#include "models.hpp"
+
+namespace ember_app {
+
+using namespace ember;
+using json = nlohmann::json;
+
+namespace {
+
+std::int64_t num_classes(const data::DataSplit& d) {
+  return std::max<std::int64_t>(2, static_cast<std::int64_t>(d.train.classes.size()));
+}
+
+data::DataLoader make_loader(const data::Dataset& ds, std::int64_t bs, bool shuffle, Generator* gen,
+                             const ModelSpec& spec) {
+  data::DataLoader dl(ds, bs, shuffle, gen);
+  if (spec.binary) dl.float_targets();
+  return dl;
+}
+
+std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
+                                                 double lr, double momentum) {
+  if (name == "sgd") return std::make_shared<optim::SGD>(std::move(params), lr, momentum);
+  if (name == "adam") return std::make_shared<optim::Adam>(std::move(params), lr);
+  if (name == "adamw") return std::make_shared<optim::AdamW>(std::move(params), lr);
+  throw Error("unknown optimizer '" + name + "' (choose from sgd, adam, adamw)");
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& o) {
+  if (o.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(o.epochs));
+  if (o.bs < 1) throw Error("--bs must be at least 1, got " + std::to_string(o.bs));
+  if (!(o.lr > 0)) throw Error("--lr must be positive");
+  const auto start = Clock::now();
+  const data::DataSplit split = data::load_dataset(o.data, o.resize);
+  Generator gen(o.seed);
+  const ModelSpec spec = make_model(o.model, split.train.images.size(1), split.train.images.size(2),
+                                    num_classes(split), gen);
+  data::ImageDataset train_ds(split.train, spec.layout), valid_ds(split.valid, spec.layout);
+  data::DataLoader train_dl = make_loader(train_ds, o.bs, true, &gen, spec);
+  data::DataLoader valid_dl = make_loader(valid_ds, std::max<std::int64_t>(o.bs, 1000), false, nullptr, spec);
+  auto opt = make_optimizer(o.opt, spec.model->parameters(), o.lr, o.momentum);
+  Learner learn(spec.model, train_dl, valid_dl, opt, loss_for(spec), {{metric_name(spec), metric_for(spec)}});
+  if (o.json) {
+    learn.quiet(true);
+    learn.on_epoch_end([&](const EpochStats& s) {
+      std::cout << json{{"epoch", s.epoch}, {"train_loss", s.train_loss}, {"valid_loss", s.valid_loss},
+                        {metric_name(spec), s.metrics.at(0)}, {"seconds", s.seconds}, {"lr", s.lr}}
+                       .dump()
+                << std::endl;
+    });
+  } else {
+    std::printf("training %s on %s (%lld images, %lld classes) for %d epochs, %s lr %g, batch %lld\n",
+                o.model.c_str(), split.name.c_str(), static_cast<long long>(split.train.size()),
+                static_cast<long long>(num_classes(split)), o.epochs, o.opt.c_str(), o.lr,
+                static_cast<long long>(o.bs));
+  }
+  if (o.one_cycle) learn.fit_one_cycle(o.epochs, o.lr);
+  else learn.fit(o.epochs, o.lr);
+  const auto& last = learn.history().back();
+  if (!o.out.empty()) spec.model->save(o.out);
+  if (!o.history.empty()) {
+    if (o.history.size() > 5 && o.history.substr(o.history.size() - 5) == ".json") learn.write_json(o.history);
+    else learn.write_csv(o.history);
+  }
+  const double secs = seconds_since(start);
+  if (o.json) {
+    std::cout << json{{"summary", true}, {"model", o.model}, {"data", split.name},
+                      {"valid_loss", last.valid_loss}, {metric_name(spec), last.metrics.at(0)},
+                      {"seconds", secs}, {"weights", o.out}}
+                     .dump()
+              << std::endl;
+  } else {
+    std::printf("final %s %.4f, valid loss %.4f, %.1f s in all%s%s\n", metric_name(spec),
+                last.metrics.at(0), last.valid_loss, secs, o.out.empty() ? "" : "; weights in ",
+                o.out.c_str());
+  }
+  return 0;
+}
+
+int run_eval(const EvalOptions& o) {
+  if (o.weights.empty()) throw Error("--weights FILE is required");
+  const data::DataSplit split = data::load_dataset(o.data, o.resize);
+  Generator gen(0);
+  const std::int64_t C = num_classes(split);
+  const ModelSpec spec = make_model(o.model, split.valid.images.size(1), split.valid.images.size(2), C, gen);
+  spec.model->load(o.weights);
+  spec.model->eval();
+  data::ImageDataset valid_ds(split.valid, spec.layout);
+  data::DataLoader dl(valid_ds, 1000);
+  NoGradGuard no_grad;
+  std::vector<std::int64_t> confusion(static_cast<std::size_t>(C * C), 0);
+  struct Wrong {
+    std::int64_t index, label, pred;
+    double confidence;
+  };
+  std::vector<Wrong> wrong;
+  std::int64_t at = 0, correct = 0;
+  for (const auto& b : dl) {
+    Tensor out = (*spec.model)(b.x);
+    Tensor probs, pred;
+    if (spec.binary) {
+      Tensor p1 = sigmoid(out.reshape({-1}));
+      pred = (p1 > 0.5).to(i64);
+      probs = stack({1.0 - p1, p1}, 1);
+    } else {
+      probs = softmax(out, 1);
+      pred = argmax(out, 1);
+    }
+    const auto pv = pred.to_vector<std::int64_t>();
+    const auto lv = b.y.to_vector<std::int64_t>();
+    const auto prob = probs.to_vector<float>();
+    for (std::size_t i = 0; i < pv.size(); ++i) {
+      confusion[static_cast<std::size_t>(lv[i] * C + pv[i])]++;
+      if (pv[i] == lv[i]) ++correct;
+      else wrong.push_back({at + static_cast<std::int64_t>(i), lv[i], pv[i],
+                            prob[i * static_cast<std::size_t>(C) + static_cast<std::size_t>(pv[i])]});
+    }
+    at += static_cast<std::int64_t>(pv.size());
+  }
+  std::sort(wrong.begin(), wrong.end(), [](const Wrong& a, const Wrong& b) { return a.confidence > b.confidence; });
+  const double acc = static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(at, 1));
+  const auto& cls = split.valid.classes;
+  if (o.json) {
+    json j{{"accuracy", acc}, {"images", at}, {"classes", cls}};
+    j["confusion"] = confusion;
+    json w = json::array();
+    for (std::size_t i = 0; i < wrong.size() && static_cast<int>(i) < o.worst; ++i)
+      w.push_back({{"index", wrong[i].index}, {"label", cls[static_cast<std::size_t>(wrong[i].label)]},
+                   {"prediction", cls[static_cast<std::size_t>(wrong[i].pred)]}, {"confidence", wrong[i].confidence}});
+    j["most_wrong"] = w;
+    std::cout << j.dump() << std::endl;
+    return 0;
+  }
+  std::printf("%s on %s: accuracy %.4f (%lld of %lld)\n\nconfusion matrix (rows: label, columns: prediction)\n",
+              o.model.c_str(), split.name.c_str(), acc, static_cast<long long>(correct), static_cast<long long>(at));
+  std::printf("%6s", "");
+  for (const auto& c : cls) std::printf("%6s", c.c_str());
+  std::printf("\n");
+  for (std::int64_t r = 0; r < C; ++r) {
+    std::printf("%6s", cls[static_cast<std::size_t>(r)].c_str());
+    for (std::int64_t c = 0; c < C; ++c) std::printf("%6lld", static_cast<long long>(confusion[static_cast<std::size_t>(r * C + c)]));
+    std::printf("\n");
+  }
+  std::printf("\nmost wrong (index, label, prediction, confidence):\n");
+  for (std::size_t i = 0; i < wrong.size() && static_cast<int>(i) < o.worst; ++i)
+    std::printf("  %6lld  %5s  %5s  %.4f\n", static_cast<long long>(wrong[i].index),
+                cls[static_cast<std::size_t>(wrong[i].label)].c_str(), cls[static_cast<std::size_t>(wrong[i].pred)].c_str(),
+                wrong[i].confidence);
+  return 0;
+}
+
+// Makes any grey image look like an MNIST digit: white ink on black, the ink's bounding box
+// scaled to fit 20x20 and centred in 28x28 (as MNIST was made).
+Tensor to_mnist_like(const Tensor& grey_u8) {
+  Tensor img = data::to_unit_float(grey_u8);
+  if (img.mean().item<double>() > 0.5) img = 1.0 - img;  // dark ink on light paper
+  if (img.size(0) == 28 && img.size(1) == 28) return img;
+  const auto v = img.to_vector<float>();
+  const std::int64_t H = img.size(0), W = img.size(1);
+  std::int64_t r0 = H, r1 = -1, c0 = W, c1 = -1;
+  for (std::int64_t r = 0; r < H; ++r)
+    for (std::int64_t c = 0; c < W; ++c)
+      if (v[static_cast<std::size_t>(r * W + c)] > 0.1f) {
+        r0 = std::min(r0, r); r1 = std::max(r1, r); c0 = std::min(c0, c); c1 = std::max(c1, c);
+      }
+  if (r1 < 0) return data::to_unit_float(data::resize_area(grey_u8, 28, 28));  // blank
+  Tensor crop = img.slice(0, r0, r1 + 1).slice(1, c0, c1 + 1);
+  const std::int64_t h = r1 - r0 + 1, w = c1 - c0 + 1;
+  const double scale = 20.0 / static_cast<double>(std::max(h, w));
+  const std::int64_t nh = std::max<std::int64_t>(1, static_cast<std::int64_t>(h * scale + 0.5));
+  const std::int64_t nw = std::max<std::int64_t>(1, static_cast<std::int64_t>(w * scale + 0.5));
+  Tensor small = data::to_unit_float(data::resize_area((crop * 255.0).clamp(0, 255).to(u8), nh, nw));
+  Tensor out = zeros({28, 28});
+  out.slice(0, (28 - nh) / 2, (28 - nh) / 2 + nh).slice(1, (28 - nw) / 2, (28 - nw) / 2 + nw).copy_(small);
+  return out;
+}
+
+int run_predict(const PredictOptions& o) {
+  if (o.weights.empty()) throw Error("--weights FILE is required");
+  if (o.images.empty()) throw Error("give at least one IMAGE.png");
+  if (o.classes < 2) throw Error("--classes must be at least 2");
+  Generator gen(0);
+  const ModelSpec spec = make_model(o.model, 28, 28, o.classes, gen);
+  spec.model->load(o.weights);
+  spec.model->eval();
+  NoGradGuard no_grad;
+  for (const auto& path : o.images) {
+    Tensor img = to_mnist_like(io::read_png(path));
+    Tensor x = spec.layout == data::Layout::flat ? img.reshape({1, 784}) : img.reshape({1, 1, 28, 28});
+    Tensor out = (*spec.model)(x);
+    std::string label;
+    double p;
+    if (spec.binary) {  // the chapter's convention: 1 is a 3, 0 a 7
+      const double p3 = sigmoid(out).item<double>();
+      label = p3 > 0.5 ? "3" : "7";
+      p = p3 > 0.5 ? p3 : 1 - p3;
+    } else {
+      Tensor probs = softmax(out, 1);
+      const auto k = argmax(out, 1).item<std::int64_t>();
+      label = std::to_string(k);
+      p = probs[0][k].item<double>();
+    }
+    if (o.json) std::cout << json{{"image", path}, {"prediction", label}, {"probability", p}}.dump() << std::endl;
+    else std::printf("%s: %s (%.4f)\n", path.c_str(), label.c_str(), p);
+  }
+  return 0;
+}
+
+int run_baseline(const std::string& data_spec, bool as_json, bool resize) {
+  // Pixel similarity for any number of classes: the mean image of each class, then each
+  // validation image goes to the nearest mean (mean absolute difference).
+  const auto start = Clock::now();
+  const data::DataSplit split = data::load_dataset(data_spec, resize);
+  const auto& cls = split.train.classes;
+  const auto C = static_cast<std::int64_t>(cls.size());
+  std::vector<Tensor> means;
+  const auto tl = split.train.labels.to_vector<std::int64_t>();
+  for (std::int64_t c = 0; c < C; ++c) {
+    std::vector<std::int64_t> idx;
+    for (std::size_t i = 0; i < tl.size(); ++i) if (tl[i] == c) idx.push_back(static_cast<std::int64_t>(i));
+    if (idx.empty()) throw Error("baseline: class '" + cls[static_cast<std::size_t>(c)] + "' has no training images");
+    means.push_back(data::to_unit_float(index_select(split.train.images, 0, from_vector(idx, {static_cast<std::int64_t>(idx.size())}))).mean(0));
+  }
+  const Tensor ideal = stack(means);  // [C, H, W]
+  const Tensor valid = data::to_unit_float(split.valid.images);
+  std::vector<Tensor> dists;
+  for (std::int64_t c = 0; c < C; ++c) dists.push_back((valid - ideal[c]).abs().mean({-1, -2}));
+  const auto pred = argmin(stack(dists, 1), 1).to_vector<std::int64_t>();
+  const auto vl = split.valid.labels.to_vector<std::int64_t>();
+  std::vector<std::int64_t> right(static_cast<std::size_t>(C), 0), count(static_cast<std::size_t>(C), 0);
+  for (std::size_t i = 0; i < vl.size(); ++i) {
+    count[static_cast<std::size_t>(vl[i])]++;
+    if (pred[i] == vl[i]) right[static_cast<std::size_t>(vl[i])]++;
+  }
+  double sum = 0;
+  json per = json::object();
+  if (!as_json) std::printf("pixel similarity on %s (nearest mean image, %lld classes)\n", split.name.c_str(), static_cast<long long>(C));
+  for (std::int64_t c = 0; c < C; ++c) {
+    const double a = count[static_cast<std::size_t>(c)] ? static_cast<double>(right[static_cast<std::size_t>(c)]) / static_cast<double>(count[static_cast<std::size_t>(c)]) : 0.0;
+    sum += a;
+    per[cls[static_cast<std::size_t>(c)]] = a;
+    if (!as_json) std::printf("  accuracy on %s: %.4f\n", cls[static_cast<std::size_t>(c)].c_str(), a);
+  }
+  if (as_json) std::cout << json{{"accuracy_per_class", per}, {"accuracy", sum / static_cast<double>(C)}, {"seconds", seconds_since(start)}}.dump() << std::endl;
+  else std::printf("  average: %.4f\n", sum / static_cast<double>(C));
+  return 0;
+}
+
+int run_fetch(const std::string& what) {
+  if (what != "mnist") throw Error("fetch: unknown data set '" + what + "' (only 'mnist')");
+  const std::string dir = data::fetch_mnist(true);
+  std::printf("MNIST is in %s\n", dir.c_str());
+  return 0;
+}
+
+int run_export_png(const std::string& what, const std::string& dir) {
+  const data::DataSplit split = data::load_dataset(what);
+  data::export_png(split, dir);
+  std::printf("wrote %lld training and %lld validation PNGs of %s under %s\n",
+              static_cast<long long>(split.train.size()), static_cast<long long>(split.valid.size()),
+              split.name.c_str(), dir.c_str());
+  return 0;
+}
+
+}  // namespace ember_app

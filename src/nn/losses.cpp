@@ -1,0 +1,227 @@
+// Loss functions. l1, mse and mnist_loss are composites of primitives (their gradients come from
+// the primitives' rules). binary_cross_entropy_with_logits and cross_entropy are fused ops, each
+// with its backward rule beside its forward and its composite kept as the reference.
+#include "ember/nn/losses.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "ember/core/graph.hpp"
+#include "ember/ops/elementwise.hpp"
+#include "ember/ops/movement.hpp"
+#include "ember/ops/reduce.hpp"
+
+namespace ember::nn {
+
+using autograd::needs_grad;
+using autograd::record;
+
+namespace {
+
+void require_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* an,
+                        const char* bn) {
+  if (a.shape() != b.shape()) {
+    throw Error(std::string(op) + ": " + an + " " + shape_str(a.shape()) + " and " + bn + " " +
+                shape_str(b.shape()) + " differ in shape (reshape one so they match)");
+  }
+}
+
+void require_floating(const Tensor& t, const char* op, const char* what) {
+  if (!is_floating(t.dtype())) {
+    throw Error(std::string(op) + ": " + what + " must be f32 or f64, got " +
+                dtype_name(t.dtype()));
+  }
+}
+
+// ---- binary cross-entropy on logits: raw loops ----
+
+// x, t: n values -> the sum of max(x, 0) - x t + log(1 + exp(-|x|)), accumulated in double.
+template <class T>
+double bce_logits_forward(const T* x, const T* t, std::int64_t n) {
+  double total = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double xi = x[i], ti = t[i];
+    total += (xi > 0 ? xi : 0.0) - xi * ti + std::log1p(std::exp(-std::abs(xi)));
+  }
+  return total;
+}
+
+// dx = (sigmoid(x) - t) * scale, dt = -x * scale (either may be null).
+template <class T>
+void bce_logits_backward(const T* x, const T* t, std::int64_t n, double scale, T* dx, T* dt) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double xi = x[i];
+    if (dx) dx[i] = static_cast<T>((1.0 / (1.0 + std::exp(-xi)) - t[i]) * scale);
+    if (dt) dt[i] = static_cast<T>(-xi * scale);
+  }
+}
+
+// ---- cross-entropy: raw loops ----
+
+// logits: [B, C] rows, labels: [B] in [0, C) -> the sum over rows of logsumexp(row) - row[label].
+// When probs is not null it receives softmax(row) (kept for the backward).
+template <class T>
+double cross_entropy_forward(const T* logits, const std::int64_t* labels, std::int64_t B,
+                             std::int64_t C, T* probs) {
+  double total = 0.0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    const T* row = logits + b * C;
+    T m = row[0];
+    for (std::int64_t c = 1; c < C; ++c) m = row[c] > m ? row[c] : m;
+    double s = 0.0;
+    for (std::int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(row[c] - m));
+    const double lse = std::log(s) + static_cast<double>(m);
+    total += lse - static_cast<double>(row[labels[b]]);
+    if (probs) {
+      T* p = probs + b * C;
+      for (std::int64_t c = 0; c < C; ++c) p[c] = static_cast<T>(std::exp(row[c] - lse));
+    }
+  }
+  return total;
+}
+
+// probs: softmax [B, C] -> dlogits = (probs - one_hot(labels)) * scale, [B, C].
+template <class T>
+void cross_entropy_backward(const T* probs, const std::int64_t* labels, std::int64_t B,
+                            std::int64_t C, double scale, T* dlogits) {
+  const T s = static_cast<T>(scale);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const T* p = probs + b * C;
+    T* d = dlogits + b * C;
+    for (std::int64_t c = 0; c < C; ++c) d[c] = p[c] * s;
+    d[labels[b]] -= s;
+  }
+}
+
+// Labels as contiguous i64, each checked against [0, C).
+Tensor checked_labels(const Tensor& logits, const Tensor& labels, const char* op) {
+  if (logits.rank() != 2) {
+    throw Error(std::string(op) + ": logits must be [B, C], got " + shape_str(logits.shape()));
+  }
+  require_floating(logits, op, "logits");
+  if (is_floating(labels.dtype())) {
+    throw Error(std::string(op) + ": labels must be integers (class indices), got " +
+                dtype_name(labels.dtype()));
+  }
+  if (labels.rank() != 1 || labels.size(0) != logits.size(0)) {
+    throw Error(std::string(op) + ": labels " + shape_str(labels.shape()) +
+                " must be [B] for logits " + shape_str(logits.shape()));
+  }
+  if (logits.size(1) == 0) throw Error(std::string(op) + ": logits have no classes");
+  Tensor l = labels.dtype() == DType::i64 ? labels.detach().contiguous() : labels.to(DType::i64);
+  const std::int64_t* p = l.data_ptr<std::int64_t>();
+  const std::int64_t C = logits.size(1);
+  for (std::int64_t i = 0; i < l.numel(); ++i) {
+    if (p[i] < 0 || p[i] >= C) {
+      throw Error(std::string(op) + ": label " + std::to_string(p[i]) + " (row " +
+                  std::to_string(i) + ") is out of range for " + std::to_string(C) + " classes");
+    }
+  }
+  return l;
+}
+
+}  // namespace
+
+Tensor l1_loss(const Tensor& pred, const Tensor& target) {
+  require_same_shape(pred, target, "l1_loss", "pred", "target");
+  return abs(pred - target).mean();
+}
+
+Tensor mse_loss(const Tensor& pred, const Tensor& target) {
+  require_same_shape(pred, target, "mse_loss", "pred", "target");
+  return pow(pred - target, 2.0).mean();
+}
+
+Tensor mnist_loss_from_probs(const Tensor& probs, const Tensor& targets) {
+  require_same_shape(probs, targets, "mnist_loss", "predictions", "targets");
+  return where(targets == 1, 1 - probs, probs).mean();
+}
+
+Tensor mnist_loss(const Tensor& predictions, const Tensor& targets) {
+  return mnist_loss_from_probs(sigmoid(predictions), targets);
+}
+
+Tensor binary_cross_entropy_with_logits_reference(const Tensor& logits, const Tensor& targets) {
+  require_same_shape(logits, targets, "binary_cross_entropy_with_logits", "logits", "targets");
+  return (relu(logits) - logits * targets + log(1 + exp(-abs(logits)))).mean();
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets) {
+  const char* op = "binary_cross_entropy_with_logits";
+  require_same_shape(logits, targets, op, "logits", "targets");
+  require_floating(logits, op, "logits");
+  const DType dt = logits.dtype();
+  const Tensor x = logits.detach().contiguous();
+  const Tensor t = targets.dtype() == dt ? targets.detach().contiguous() : targets.to(dt);
+  const std::int64_t n = x.numel();
+  if (n == 0) throw Error(std::string(op) + ": empty input");
+  Tensor out = dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const double total = bce_logits_forward(x.data_ptr<T>(), t.data_ptr<T>(), n);
+      return scalar(total / static_cast<double>(n), dt);
+    } else {
+      return Tensor();  // unreachable: checked floating above
+    }
+  });
+  if (needs_grad({&logits, &targets})) {
+    const bool want_t = targets.requires_grad();
+    record("binary_cross_entropy_with_logits", out, {logits, targets},
+           [x, t, n, want_t](const Tensor& g) {
+             const double scale = g.item<double>() / static_cast<double>(n);
+             Tensor dx = empty(x.shape(), x.dtype());
+             Tensor dt = want_t ? empty(x.shape(), x.dtype()) : Tensor();
+             dispatch_dtype(x.dtype(), [&](auto tag) {
+               using T = decltype(tag);
+               if constexpr (std::is_floating_point_v<T>) {
+                 bce_logits_backward(x.data_ptr<T>(), t.data_ptr<T>(), n, scale, dx.data_ptr<T>(),
+                                     want_t ? dt.data_ptr<T>() : static_cast<T*>(nullptr));
+               }
+             });
+             return std::vector<Tensor>{dx, dt};
+           });
+  }
+  return out;
+}
+
+Tensor cross_entropy_reference(const Tensor& logits, const Tensor& labels) {
+  const Tensor l = checked_labels(logits, labels, "cross_entropy");
+  const Tensor picked = log_softmax(logits, 1) * one_hot(l, logits.size(1), logits.dtype());
+  return -picked.sum() / static_cast<double>(logits.size(0));
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
+  const Tensor l = checked_labels(logits, labels, "cross_entropy");
+  const std::int64_t B = logits.size(0), C = logits.size(1);
+  if (B == 0) throw Error("cross_entropy: empty batch");
+  const Tensor x = logits.detach().contiguous();
+  const bool want_grad = needs_grad({&logits});
+  Tensor probs = want_grad ? empty({B, C}, x.dtype()) : Tensor();
+  Tensor out = dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const double total = cross_entropy_forward(x.data_ptr<T>(), l.data_ptr<std::int64_t>(), B, C,
+                                                 want_grad ? probs.data_ptr<T>() : nullptr);
+      return scalar(total / static_cast<double>(B), x.dtype());
+    } else {
+      return Tensor();  // unreachable: checked floating above
+    }
+  });
+  if (want_grad) {
+    record("cross_entropy", out, {logits}, [probs, l, B, C](const Tensor& g) {
+      Tensor d = empty({B, C}, probs.dtype());
+      const double scale = g.item<double>() / static_cast<double>(B);
+      dispatch_dtype(probs.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_floating_point_v<T>) {
+          cross_entropy_backward(probs.data_ptr<T>(), l.data_ptr<std::int64_t>(), B, C, scale,
+                                 d.data_ptr<T>());
+        }
+      });
+      return std::vector<Tensor>{d};
+    });
+  }
+  return out;
+}
+
+}  // namespace ember::nn

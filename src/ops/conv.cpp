@@ -1,0 +1,348 @@
+// conv2d: lowered onto the fast gemm through im2col, forward and backward side by side.
+//
+// Forward, per image and group:  y[Og, P] = w[Og, K] * cols[K, P]  (+ bias), where P = Ho*Wo and
+// K = C/groups * kh * kw; images run in parallel, each thread with its own reused cols buffer.
+// Backward, per block of B images (B fixed by the shapes, never by the thread count):
+//   dw_block[Og, K] = dY[Og, B*P] * cols[K, B*P]^T     (the B images' columns side by side)
+//   dcols[K, B*P]   = w[Og, K]^T * dY[Og, B*P],  then dx += col2im(dcols)
+// and dw is the sum of the blocks' partial products taken in block order, so the result is the
+// same to the bit whatever the number of threads.
+#include "ember/ops/conv.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ember/core/parallel.hpp"
+#include "kernels/conv.hpp"
+#include "kernels/gemm.hpp"
+#include "ops/op_utils.hpp"
+
+namespace ember {
+
+using autograd::needs_grad;
+using autograd::record;
+
+namespace {
+
+struct ConvShape {
+  kernels::ConvGeometry g;  // per group: g.C = C / groups
+  int64_t N, O, groups;
+  int64_t Cin() const { return g.C * groups; }
+  int64_t Og() const { return O / groups; }
+  int64_t K() const { return g.rows(); }
+  int64_t P() const { return g.pixels(); }
+  // A 1x1 kernel with stride 1 and no padding reads the image as it is: no im2col needed.
+  bool pointwise() const {
+    return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  }
+};
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    kernels::dgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+// Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
+enum Slot { kCols, kGradOut, kGradCols, kSlots };
+template <class T>
+T* scratch(Slot slot, int64_t count) {
+  thread_local std::array<std::vector<T>, kSlots> buffers;
+  auto& b = buffers[slot];
+  if (static_cast<int64_t>(b.size()) < count) b.resize(static_cast<size_t>(count));
+  return b.data();
+}
+
+// Runs work(u) for every u in [0, units): on the pool when there is more than one unit and more
+// than one thread (each thread claims units one at a time), else in order here, where the gemm
+// calls may use the pool themselves. Each unit's arithmetic is the same either way.
+template <class F>
+void for_each_unit(int64_t units, F&& work) {
+  const int64_t threads = get_num_threads();
+  if (units < 2 || threads < 2 || in_parallel_region()) {
+    for (int64_t u = 0; u < units; ++u) work(u);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
+    for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1)) work(u);
+  });
+}
+
+// x: [N, Cin, H, W], w: [O, C, kh, kw], bias: [O] or null -> y: [N, O, Ho, Wo]
+template <class T>
+void conv_forward(const T* x, const T* w, const T* bias, const ConvShape& s, T* y) {
+  const int64_t Og = s.Og(), K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  for_each_unit(s.N, [&](int64_t n) {
+    T* cols = s.pointwise() ? nullptr : scratch<T>(kCols, K * P);
+    for (int64_t gi = 0; gi < s.groups; ++gi) {
+      const T* xg = x + (n * s.Cin() + gi * s.g.C) * HW;
+      const T* b = xg;
+      if (cols != nullptr) {
+        kernels::im2col(xg, s.g, cols, P);
+        b = cols;
+      }
+      T* yg = y + (n * s.O + gi * Og) * P;
+      T beta = T(0);
+      if (bias != nullptr) {
+        for (int64_t o = 0; o < Og; ++o) std::fill(yg + o * P, yg + (o + 1) * P, bias[gi * Og + o]);
+        beta = T(1);
+      }
+      gemm<T>(false, false, Og, P, K, w + gi * Og * K, K, b, P, beta, yg, P);
+    }
+  });
+}
+
+// Images per backward block: enough that the block's columns fill about kBlockElems elements
+// (one wide gemm instead of many thin ones). Depends on the shapes only.
+constexpr int64_t kBlockElems = int64_t{1} << 17;
+int64_t block_images(const ConvShape& s) {
+  return std::clamp<int64_t>(kBlockElems / std::max<int64_t>(1, s.K() * s.P()), 1, s.N);
+}
+
+// Sum over n and pixels of dy[n, o, :] for each o, in a fixed order.
+template <class T>
+void bias_grad(const T* dy, const ConvShape& s, T* db) {
+  const int64_t P = s.P();
+  for (int64_t o = 0; o < s.O; ++o) {
+    T lanes[8] = {};
+    for (int64_t n = 0; n < s.N; ++n) {
+      const T* row = dy + (n * s.O + o) * P;
+      int64_t p = 0;
+      for (; p + 8 <= P; p += 8)
+        for (int k = 0; k < 8; ++k) lanes[k] += row[p + k];
+      for (; p < P; ++p) lanes[p % 8] += row[p];
+    }
+    db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  }
+}
+
+// Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each may be
+// null when not needed; the others are overwritten). dw_blocks holds one [O, C*kh*kw] partial per
+// block of images.
+template <class T>
+void conv_backward(const T* x, const T* w, const T* dy, const ConvShape& s, T* dx, T* dw, T* db,
+                   T* dw_blocks) {
+  const int64_t Og = s.Og(), K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  const int64_t per_block = block_images(s);
+  const int64_t blocks = (s.N + per_block - 1) / per_block;
+  for_each_unit(blocks, [&](int64_t u) {
+    const int64_t n0 = u * per_block, nb = std::min(s.N, n0 + per_block) - n0, ld = nb * P;
+    T* gout = scratch<T>(kGradOut, Og * ld);
+    T* cols = dw != nullptr ? scratch<T>(kCols, K * ld) : nullptr;
+    T* dcols = dx != nullptr ? scratch<T>(kGradCols, K * ld) : nullptr;
+    for (int64_t gi = 0; gi < s.groups; ++gi) {
+      // the block's dy for this group, [Og, nb*P], and (for dw) its columns, [K, nb*P]
+      for (int64_t j = 0; j < nb; ++j) {
+        const T* src = dy + ((n0 + j) * s.O + gi * Og) * P;
+        for (int64_t o = 0; o < Og; ++o)
+          std::memcpy(gout + o * ld + j * P, src + o * P, static_cast<size_t>(P) * sizeof(T));
+        if (cols != nullptr) {
+          const T* xg = x + ((n0 + j) * s.Cin() + gi * s.g.C) * HW;
+          if (s.pointwise()) {
+            for (int64_t c = 0; c < K; ++c)
+              std::memcpy(cols + c * ld + j * P, xg + c * HW, static_cast<size_t>(P) * sizeof(T));
+          } else {
+            kernels::im2col(xg, s.g, cols + j * P, ld);
+          }
+        }
+      }
+      if (dw != nullptr) {
+        gemm<T>(false, true, Og, K, ld, gout, ld, cols, ld, T(0), dw_blocks + (u * s.O + gi * Og) * K,
+                K);
+      }
+      if (dx != nullptr) {
+        gemm<T>(true, false, K, ld, Og, w + gi * Og * K, K, gout, ld, T(0), dcols, ld);
+        for (int64_t j = 0; j < nb; ++j) {
+          T* dxg = dx + ((n0 + j) * s.Cin() + gi * s.g.C) * HW;
+          if (s.pointwise()) {
+            for (int64_t c = 0; c < K; ++c)
+              std::memcpy(dxg + c * HW, dcols + c * ld + j * P, static_cast<size_t>(P) * sizeof(T));
+          } else {
+            std::fill(dxg, dxg + s.g.C * HW, T(0));
+            kernels::col2im_add(dcols + j * P, s.g, dxg, ld);
+          }
+        }
+      }
+    }
+  });
+  if (dw != nullptr) {
+    const int64_t size = s.O * K;
+    std::memcpy(dw, dw_blocks, static_cast<size_t>(size) * sizeof(T));
+    for (int64_t u = 1; u < blocks; ++u) {
+      const T* part = dw_blocks + u * size;
+      for (int64_t i = 0; i < size; ++i) dw[i] += part[i];
+    }
+  }
+  if (db != nullptr) bias_grad(dy, s, db);
+}
+
+// Per-image variant: dw_block += dy_n * cols_n^T (gemm accumulating), dcols = w^T * dy_n.
+template <class T>
+void conv_backward_per_image(const T* x, const T* w, const T* dy, const ConvShape& s, T* dx, T* dw,
+                             T* db, T* dw_blocks) {
+  const int64_t Og = s.Og(), K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  const int64_t per_block = block_images(s);
+  const int64_t blocks = (s.N + per_block - 1) / per_block;
+  for_each_unit(blocks, [&](int64_t u) {
+    const int64_t n0 = u * per_block, n1 = std::min(s.N, n0 + per_block);
+    T* cols = dw != nullptr && !s.pointwise() ? scratch<T>(kCols, K * P) : nullptr;
+    T* dcols = dx != nullptr && !s.pointwise() ? scratch<T>(kGradCols, K * P) : nullptr;
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t gi = 0; gi < s.groups; ++gi) {
+        const T* gy = dy + (n * s.O + gi * Og) * P;
+        const T* xg = x != nullptr ? x + (n * s.Cin() + gi * s.g.C) * HW : nullptr;
+        if (dw != nullptr) {
+          const T* b = xg;
+          if (cols != nullptr) {
+            kernels::im2col(xg, s.g, cols, P);
+            b = cols;
+          }
+          gemm<T>(false, true, Og, K, P, gy, P, b, P, n == n0 ? T(0) : T(1),
+                  dw_blocks + (u * s.O + gi * Og) * K, K);
+        }
+        if (dx != nullptr) {
+          T* dxg = dx + (n * s.Cin() + gi * s.g.C) * HW;
+          if (dcols == nullptr) {
+            gemm<T>(true, false, K, P, Og, w + gi * Og * K, K, gy, P, T(0), dxg, P);
+          } else {
+            gemm<T>(true, false, K, P, Og, w + gi * Og * K, K, gy, P, T(0), dcols, P);
+            std::fill(dxg, dxg + s.g.C * HW, T(0));
+            kernels::col2im_add(dcols, s.g, dxg, P);
+          }
+        }
+      }
+    }
+  });
+  if (dw != nullptr) {
+    const int64_t size = s.O * K;
+    std::memcpy(dw, dw_blocks, static_cast<size_t>(size) * sizeof(T));
+    for (int64_t u = 1; u < blocks; ++u) {
+      const T* part = dw_blocks + u * size;
+      for (int64_t i = 0; i < size; ++i) dw[i] += part[i];
+    }
+  }
+  if (db != nullptr) bias_grad(dy, s, db);
+}
+
+std::string pair_str(std::array<int64_t, 2> a) {
+  return "(" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + ")";
+}
+
+// Calls fn(float{}) or fn(double{}) for a floating dtype.
+template <class Fn>
+void dispatch_real(DType dt, Fn&& fn) {
+  if (dt == DType::f64) {
+    fn(double{});
+  } else {
+    fn(float{});
+  }
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<int64_t, 2> stride,
+              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
+  const std::string xs = shape_str(x0.shape()), ws = shape_str(w0.shape());
+  if (x0.rank() != 4) throw Error("conv2d: input must be [N, C, H, W], got " + xs);
+  if (w0.rank() != 4) throw Error("conv2d: weight must be [O, C/groups, kh, kw], got " + ws);
+  if (groups < 1) throw Error("conv2d: groups must be positive, got " + std::to_string(groups));
+  if (stride[0] < 1 || stride[1] < 1 || dilation[0] < 1 || dilation[1] < 1 || padding[0] < 0 ||
+      padding[1] < 0) {
+    throw Error("conv2d: stride " + pair_str(stride) + " and dilation " + pair_str(dilation) +
+                " must be positive and padding " + pair_str(padding) + " not negative");
+  }
+  const int64_t N = x0.size(0), Cin = x0.size(1), H = x0.size(2), W = x0.size(3);
+  const int64_t O = w0.size(0), C = w0.size(1), kh = w0.size(2), kw = w0.size(3);
+  if (Cin % groups != 0 || O % groups != 0) {
+    throw Error("conv2d: groups " + std::to_string(groups) + " must divide the input channels of " +
+                xs + " and the output channels of weight " + ws);
+  }
+  if (C * groups != Cin) {
+    throw Error("conv2d: input " + xs + " has " + std::to_string(Cin) + " channels, weight " + ws +
+                " expects " + std::to_string(C * groups));
+  }
+  if (b0.defined() && (b0.rank() != 1 || b0.size(0) != O)) {
+    throw Error("conv2d: bias " + shape_str(b0.shape()) + " does not match weight " + ws +
+                " (expected [" + std::to_string(O) + "])");
+  }
+  const int64_t Ho = kernels::conv_out_size(H, kh, stride[0], padding[0], dilation[0]);
+  const int64_t Wo = kernels::conv_out_size(W, kw, stride[1], padding[1], dilation[1]);
+  if (Ho <= 0 || Wo <= 0 || kh <= 0 || kw <= 0) {
+    throw Error("conv2d: input " + xs + " is too small for weight " + ws + " with padding " +
+                pair_str(padding) + " and dilation " + pair_str(dilation) +
+                ": the output would be empty");
+  }
+
+  DType dt = promote_types(x0.dtype(), w0.dtype());
+  if (b0.defined()) dt = promote_types(dt, b0.dtype());
+  if (!is_floating(dt)) dt = DType::f32;
+  const Tensor x = x0.dtype() == dt ? x0 : x0.to(dt);
+  const Tensor w = w0.dtype() == dt ? w0 : w0.to(dt);
+  const Tensor b = !b0.defined() || b0.dtype() == dt ? b0 : b0.to(dt);
+
+  ConvShape s{{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
+               dilation[1], Ho, Wo},
+              N, O, groups};
+  const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
+  const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
+  Tensor out = empty({N, O, Ho, Wo}, dt);
+  if (out.numel() > 0) {
+    dispatch_real(dt, [&](auto tag) {
+      using T = decltype(tag);
+      conv_forward<T>(xc.data_ptr<T>(), wc.data_ptr<T>(), bc.defined() ? bc.data_ptr<T>() : nullptr,
+                      s, out.data_ptr<T>());
+    });
+  }
+
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  if (needs_grad(inputs)) {
+    const bool need_x = x.requires_grad(), need_w = w.requires_grad();
+    const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
+    // dx needs only the weight, dw only the input: keep no more alive than the backward reads
+    record("conv2d", out, inputs,
+           [xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), s, dt, need_x, need_w,
+            has_b, need_b](const Tensor& g) {
+             Tensor dx = need_x ? empty({s.N, s.Cin(), s.g.H, s.g.W}, dt) : Tensor();
+             Tensor dw = need_w ? empty({s.O, s.g.C, s.g.kh, s.g.kw}, dt) : Tensor();
+             Tensor db = need_b ? empty({s.O}, dt) : Tensor();
+             if (s.N * s.O * s.P() == 0) {
+               for (Tensor* z : {&dx, &dw, &db})
+                 if (z->defined()) z->zero_();
+             } else {
+               const int64_t blocks = (s.N + block_images(s) - 1) / block_images(s);
+               Tensor dw_blocks = need_w ? empty({blocks, s.O * s.K()}, dt) : Tensor();
+               const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
+               dispatch_real(dt, [&](auto tag) {
+                 using T = decltype(tag);
+                 auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+                 auto mut = [](Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+                 if (std::getenv("EMBER_CONV_WIDE") != nullptr) {
+                 conv_backward<T>(ptr(xs), ptr(ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
+                                  mut(dw_blocks));
+                 } else {
+                 conv_backward_per_image<T>(ptr(xs), ptr(ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
+                                  mut(dw_blocks));
+                 }
+               });
+             }
+             std::vector<Tensor> grads{dx, dw};
+             if (has_b) grads.push_back(db);
+             return grads;
+           });
+  }
+  return out;
+}
+
+}  // namespace ember

@@ -1,0 +1,139 @@
+// The ember command end to end on a small data set the test makes itself: train, eval, predict,
+// baseline, and every bad input giving one line on stderr and exit status 2.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include <ember/ember.hpp>
+
+namespace fs = std::filesystem;
+using namespace ember;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs the ember binary with `args`, capturing stdout and stderr.
+Result ember_cmd(const std::string& args) {
+  const fs::path dir = fs::temp_directory_path() / ("ember_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
+  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/ember " + args + " >" + out + " 2>" + err + " </dev/null";
+  const int rc = std::system(cmd.c_str());
+  Result r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  auto slurp = [](const std::string& p) {
+    std::ifstream is(p);
+    std::stringstream ss;
+    ss << is.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// Two classes told apart by where the ink is: class 0 lights the top half, class 1 the bottom.
+class CliData : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("ember_cli_data_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    Generator gen(5);
+    auto make = [&](std::int64_t n, const std::string& prefix) {
+      Tensor labels = randint(0, 2, {n}, gen);
+      Tensor noise = rand({n, 28, 28}, gen) * 0.3;
+      Tensor rows = arange(28).reshape({1, 28, 1});
+      Tensor top = (rows < 14).to(f32);
+      Tensor lab = labels.reshape({n, 1, 1}).to(f32);
+      Tensor img = noise + 0.7 * (lab * (1.0 - top) + (1.0 - lab) * top);
+      io::write_idx((img * 255.0).clamp(0, 255).to(u8), (dir_ / (prefix + "-images-idx3-ubyte")).string());
+      io::write_idx(labels.to(u8), (dir_ / (prefix + "-labels-idx1-ubyte")).string());
+    };
+    make(600, "train");
+    make(200, "t10k");
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static fs::path dir_;
+};
+fs::path CliData::dir_;
+
+}  // namespace
+
+TEST(Cli, HelpAndBadOptions) {
+  Result help = ember_cmd("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("chapter"), std::string::npos);
+  for (const char* sub : {"chapter", "train", "eval", "predict", "baseline", "fetch", "export-png"}) {
+    Result r = ember_cmd(std::string(sub) + " --help");
+    EXPECT_EQ(r.status, 0) << sub;
+    EXPECT_FALSE(r.out.empty()) << sub;
+  }
+  for (const char* bad : {"", "nonsense", "train --no-such-option", "train --epochs many",
+                          "eval", "predict --weights w.safetensors /no/such/file.png"}) {
+    Result r = ember_cmd(bad);
+    EXPECT_EQ(r.status, 2) << bad << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("ember: ", 0), 0u) << r.err;
+  }
+}
+
+TEST_F(CliData, TrainEvalPredictAndErrors) {
+  const std::string data = dir_.string();
+  const std::string weights = (dir_ / "linear.safetensors").string();
+  Result t = ember_cmd("train --model linear --data " + data + " --epochs 3 --lr 0.5 --bs 64 --json --out " + weights);
+  ASSERT_EQ(t.status, 0) << t.err;
+  std::istringstream lines(t.out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(lines, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 4u);  // three epochs and a summary
+  EXPECT_EQ(rows[0]["epoch"], 0);
+  EXPECT_TRUE(rows[3]["summary"].get<bool>());
+  EXPECT_GT(rows[3]["batch_accuracy"].get<double>(), 0.9);  // the classes are easy to tell apart
+  EXPECT_TRUE(fs::exists(weights));
+
+  Result e = ember_cmd("eval --weights " + weights + " --model linear --data " + data + " --json");
+  ASSERT_EQ(e.status, 0) << e.err;
+  const auto ej = nlohmann::json::parse(e.out);
+  EXPECT_GT(ej["accuracy"].get<double>(), 0.9);
+  EXPECT_EQ(ej["confusion"].size(), 4u);
+
+  // weights that don't fit the model, a missing weights file, an unknown model
+  for (const std::string& bad : {"eval --weights " + weights + " --model mlp --data " + data,
+                                 "eval --weights /no/such.safetensors --model linear --data " + data,
+                                 "train --model transformer --data " + data,
+                                 std::string("train --data /no/such/dir")}) {
+    Result r = ember_cmd(bad);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+
+  // predict a PNG: a bottom-half digit is class 1, printed with the chapter's 3/7 names
+  Tensor img = zeros({28, 28});
+  img.slice(0, 14, 28).fill_(0.9);
+  const std::string png = (dir_ / "bottom.png").string();
+  io::write_png(img, png);
+  Result p = ember_cmd("predict --weights " + weights + " --model linear --classes 2 --json " + png);
+  ASSERT_EQ(p.status, 0) << p.err;
+  EXPECT_EQ(nlohmann::json::parse(p.out)["prediction"], "3");
+
+  Result b = ember_cmd("baseline --data " + data + " --json");
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_GT(nlohmann::json::parse(b.out)["accuracy"].get<double>(), 0.9);
+}
