@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <string>
 #include <ctime>
+#include <string>
 #include <vector>
 
 #include "ember/ember.hpp"
@@ -42,8 +42,7 @@ double now_seconds() {
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Median seconds per call of fn, timing enough calls per run to last ~50 ms.
@@ -92,9 +91,8 @@ Result time_layer(const Layer& l) {
 double sgemm_gflops(int64_t M, int64_t N, int64_t K) {
   std::vector<float> a(static_cast<size_t>(M * K), 0.5f), b(static_cast<size_t>(K * N), 0.25f),
       c(static_cast<size_t>(M * N));
-  const double s = median_seconds([&] {
-    kernels::sgemm(false, false, M, N, K, a.data(), K, b.data(), N, 0.f, c.data(), N);
-  });
+  const double s = median_seconds(
+      [&] { kernels::sgemm(false, false, M, N, K, a.data(), K, b.data(), N, 0.f, c.data(), N); });
   return 2.0 * M * N * K / s * 1e-9;
 }
 
@@ -111,10 +109,13 @@ int main(int argc, char** argv) {
       {"cnn conv2 16->32 3x3 p1", {256, 16, 14, 14}, {32, 16, 3, 3}, {1, 1}, {1, 1}, true},
   };
   if (!quick) {
-    layers.push_back({"res 32->32 3x3 p1", {128, 32, 14, 14}, {32, 32, 3, 3}, {1, 1}, {1, 1}, true});
+    layers.push_back(
+        {"res 32->32 3x3 p1", {128, 32, 14, 14}, {32, 32, 3, 3}, {1, 1}, {1, 1}, true});
     layers.push_back({"res 64->64 3x3 p1", {128, 64, 7, 7}, {64, 64, 3, 3}, {1, 1}, {1, 1}, true});
-    layers.push_back({"res 32->64 3x3 s2", {128, 32, 14, 14}, {64, 32, 3, 3}, {2, 2}, {1, 1}, true});
-    layers.push_back({"res 32->64 1x1 s2", {128, 32, 14, 14}, {64, 32, 1, 1}, {2, 2}, {0, 0}, true});
+    layers.push_back(
+        {"res 32->64 3x3 s2", {128, 32, 14, 14}, {64, 32, 3, 3}, {2, 2}, {1, 1}, true});
+    layers.push_back(
+        {"res 32->64 1x1 s2", {128, 32, 14, 14}, {64, 32, 1, 1}, {2, 2}, {0, 0}, true});
   }
   const int max_threads = get_num_threads();
   std::vector<int> thread_counts{1};

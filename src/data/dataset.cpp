@@ -5,20 +5,12 @@
 #include <cstring>
 
 #include "ember/core/error.hpp"
+#include "kernels/convert.hpp"
 
 namespace ember::data {
 
 namespace {
 
-// 0..255 -> v / 255 as f32, exactly as a division would give.
-const std::array<float, 256>& unit_float_table() {
-  static const std::array<float, 256> table = [] {
-    std::array<float, 256> t{};
-    for (int v = 0; v < 256; ++v) t[static_cast<std::size_t>(v)] = static_cast<float>(v) / 255.0f;
-    return t;
-  }();
-  return table;
-}
 
 Shape tail(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
 
@@ -51,11 +43,7 @@ Tensor to_unit_float(const Tensor& t) {
   }
   const Tensor c = t.contiguous();
   Tensor out = empty(c.shape(), DType::f32);
-  const auto& table = unit_float_table();
-  const std::uint8_t* src = c.data_ptr<std::uint8_t>();
-  float* dst = out.data_ptr<float>();
-  const std::int64_t n = c.numel();
-  for (std::int64_t i = 0; i < n; ++i) dst[i] = table[src[i]];
+  kernels::u8_to_unit_float(c.data_ptr<std::uint8_t>(), out.data_ptr<float>(), c.numel());
   return out;
 }
 
@@ -168,7 +156,6 @@ void ImageDataset::gather(std::span<const std::int64_t> indices, Tensor& x, Tens
   }
   const std::int64_t n = size();
   const auto pixels = static_cast<std::size_t>(data_.images.size(1) * data_.images.size(2));
-  const auto& table = unit_float_table();
   const std::uint8_t* images = data_.images.data_ptr<std::uint8_t>();
   const std::int64_t* labels = data_.labels.data_ptr<std::int64_t>();
   float* xd = x.data_ptr<float>();
@@ -178,7 +165,7 @@ void ImageDataset::gather(std::span<const std::int64_t> indices, Tensor& x, Tens
     check_index(i, n, "ImageDataset");
     const std::uint8_t* src = images + static_cast<std::size_t>(i) * pixels;
     float* dst = xd + k * pixels;
-    for (std::size_t p = 0; p < pixels; ++p) dst[p] = table[src[p]];
+    kernels::u8_to_unit_float(src, dst, static_cast<std::int64_t>(pixels));
     yd[k] = labels[i];
   }
 }

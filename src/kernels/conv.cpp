@@ -22,7 +22,7 @@ void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t p, int64_t offset, in
 }  // namespace
 
 template <class T>
-void im2col(const T* x, const ConvGeometry& g, T* cols, int64_t ld) {
+void im2col_reference(const T* x, const ConvGeometry& g, T* cols, int64_t ld) {
   const int64_t Ho = g.Ho, Wo = g.Wo;
   for (int64_t c = 0; c < g.C; ++c) {
     const T* plane = x + c * g.H * g.W;
@@ -33,26 +33,64 @@ void im2col(const T* x, const ConvGeometry& g, T* cols, int64_t ld) {
         valid_range(Wo, g.W, g.sw, g.pw, j * g.dw, lo, hi);
         const int64_t shift = j * g.dw - g.pw;
         for (int64_t oh = 0; oh < Ho; ++oh) {
-          T* out = row + oh * Wo;
+          T* __restrict out = row + oh * Wo;
           const int64_t ih = oh * g.sh - g.ph + i * g.dh;
           if (ih < 0 || ih >= g.H) {
-            std::fill(out, out + Wo, T(0));
+            for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = T(0);
             continue;
           }
-          const T* in = plane + ih * g.W;  // input column of ow: ow*sw + shift
-          std::fill(out, out + lo, T(0));
+          const T* __restrict in = plane + ih * g.W;  // input column of ow: ow*sw + shift
+          for (int64_t ow = 0; ow < lo; ++ow) out[ow] = T(0);
           if (g.sw == 1) {
-            if (hi > lo) {
-              std::memcpy(out + lo, in + lo + shift, static_cast<size_t>(hi - lo) * sizeof(T));
-            }
+            const T* __restrict src = in + lo + shift;
+            T* __restrict dst = out + lo;
+            for (int64_t k = 0; k < hi - lo; ++k) dst[k] = src[k];
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.sw + shift];
           }
-          std::fill(out + hi, out + Wo, T(0));
+          for (int64_t ow = hi; ow < Wo; ++ow) out[ow] = T(0);
         }
       }
     }
   }
+}
+
+template <class T>
+void im2col(const T* x, const ConvGeometry& g, T* cols, int64_t ld, T* padded) {
+  const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw, Ho = g.Ho, Wo = g.Wo;
+  // 1. the image with its zero border, so that step 2 needs no bounds checks
+  const T* src = x;
+  if (g.ph != 0 || g.pw != 0) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      T* plane = padded + c * Hp * Wp;
+      for (int64_t k = 0; k < g.ph * Wp; ++k) plane[k] = T(0);
+      for (int64_t h = 0; h < g.H; ++h) {
+        T* row = plane + (g.ph + h) * Wp;
+        const T* in = x + (c * g.H + h) * g.W;
+        for (int64_t w = 0; w < g.pw; ++w) row[w] = T(0);
+        for (int64_t w = 0; w < g.W; ++w) row[g.pw + w] = in[w];
+        for (int64_t w = g.pw + g.W; w < Wp; ++w) row[w] = T(0);
+      }
+      for (int64_t k = (g.ph + g.H) * Wp; k < Hp * Wp; ++k) plane[k] = T(0);
+    }
+    src = padded;
+  }
+  // 2. every row of cols is a strided 2-D window of the padded image
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        T* __restrict row = cols + ((c * g.kh + i) * g.kw + j) * ld;
+        const T* __restrict in = src + c * Hp * Wp + i * g.dh * Wp + j * g.dw;
+        for (int64_t oh = 0; oh < Ho; ++oh) {
+          const T* __restrict r = in + oh * g.sh * Wp;
+          T* __restrict out = row + oh * Wo;
+          if (g.sw == 1) {
+            for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = r[ow];
+          } else {
+            for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = r[ow * g.sw];
+          }
+        }
+      }
 }
 
 template <class T>
@@ -134,8 +172,10 @@ void conv2d_backward_reference(const T* x, const T* w, const T* dy, int64_t N, i
         }
 }
 
-template void im2col<float>(const float*, const ConvGeometry&, float*, int64_t);
-template void im2col<double>(const double*, const ConvGeometry&, double*, int64_t);
+template void im2col_reference<float>(const float*, const ConvGeometry&, float*, int64_t);
+template void im2col_reference<double>(const double*, const ConvGeometry&, double*, int64_t);
+template void im2col<float>(const float*, const ConvGeometry&, float*, int64_t, float*);
+template void im2col<double>(const double*, const ConvGeometry&, double*, int64_t, double*);
 template void col2im_add<float>(const float*, const ConvGeometry&, float*, int64_t);
 template void col2im_add<double>(const double*, const ConvGeometry&, double*, int64_t);
 template void conv2d_reference<float>(const float*, const float*, const float*, int64_t, int64_t,

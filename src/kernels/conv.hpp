@@ -12,12 +12,12 @@
 namespace ember::kernels {
 
 struct ConvGeometry {
-  int64_t C, H, W;   // channels (of one group) and size of the input image
-  int64_t kh, kw;    // kernel size
-  int64_t sh, sw;    // stride
-  int64_t ph, pw;    // zero padding on each side
-  int64_t dh, dw;    // dilation
-  int64_t Ho, Wo;    // output size: (H + 2*ph - dh*(kh-1) - 1) / sh + 1, likewise Wo
+  int64_t C, H, W;  // channels (of one group) and size of the input image
+  int64_t kh, kw;   // kernel size
+  int64_t sh, sw;   // stride
+  int64_t ph, pw;   // zero padding on each side
+  int64_t dh, dw;   // dilation
+  int64_t Ho, Wo;   // output size: (H + 2*ph - dh*(kh-1) - 1) / sh + 1, likewise Wo
 
   int64_t rows() const { return C * kh * kw; }  // rows of cols
   int64_t pixels() const { return Ho * Wo; }    // columns of cols
@@ -31,9 +31,16 @@ inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t
   return (in + 2 * pad - span) / stride + 1;
 }
 
-// x: [C, H, W] -> cols: [C*kh*kw, Ho*Wo], rows ld apart.
+// x: [C, H, W] -> cols: [C*kh*kw, Ho*Wo], rows ld apart. The fast variant copies the image into
+// `padded` (im2col_padded_size(g) elements; unused without padding) with its zero border first,
+// so the copies need no bounds checks; the reference checks every position.
 template <class T>
-void im2col(const T* x, const ConvGeometry& g, T* cols, int64_t ld);
+void im2col(const T* x, const ConvGeometry& g, T* cols, int64_t ld, T* padded);
+template <class T>
+void im2col_reference(const T* x, const ConvGeometry& g, T* cols, int64_t ld);
+inline int64_t im2col_padded_size(const ConvGeometry& g) {
+  return g.C * (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+}
 
 // The adjoint of im2col: dx[C, H, W] += every entry of cols[C*kh*kw, Ho*Wo] (rows ld apart) at
 // the input position it was read from. Positions in the padding are dropped.

@@ -17,6 +17,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/gemv.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -410,6 +411,8 @@ void force_isa(Isa isa) { isa_setting().store(clamp_isa(isa), std::memory_order_
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  // one output row or column: a matrix-vector product (gemv.cpp)
+  if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
   gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -71,8 +71,7 @@ void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y) {
     const T* r1 = r0 + W;
     T* out = y + oh * Wo;
     for (int64_t ow = 0; ow < Wo; ++ow) {
-      out[ow] =
-          max_of(max_of(max_of(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
+      out[ow] = max_of(max_of(max_of(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
     }
   }
 }
@@ -108,7 +107,8 @@ void avg_pool2d_plane(const T* x, const PoolGeometry& g, T* y) {
       const int64_t count = (he - h0) * (we - w0);
       T acc = T(0);
       for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(he, g.H); ++h)
-        for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(we, g.W); ++w) acc += x[h * g.W + w];
+        for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(we, g.W); ++w)
+          acc += x[h * g.W + w];
       y[oh * g.Wo + ow] = acc / static_cast<T>(count);
     }
 }
@@ -122,7 +122,8 @@ void avg_pool2d_backward_plane(const T* dy, const PoolGeometry& g, T* dx) {
       const int64_t he = std::min(h0 + g.kh, g.H + g.ph), we = std::min(w0 + g.kw, g.W + g.pw);
       const T share = dy[oh * g.Wo + ow] / static_cast<T>((he - h0) * (we - w0));
       for (int64_t h = std::max<int64_t>(h0, 0); h < std::min(he, g.H); ++h)
-        for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(we, g.W); ++w) dx[h * g.W + w] += share;
+        for (int64_t w = std::max<int64_t>(w0, 0); w < std::min(we, g.W); ++w)
+          dx[h * g.W + w] += share;
     }
 }
 

@@ -1,18 +1,17 @@
 // conv2d: lowered onto the fast gemm through im2col, forward and backward side by side.
 //
-// Forward, per image and group:  y[Og, P] = w[Og, K] * cols[K, P]  (+ bias), where P = Ho*Wo and
-// K = C/groups * kh * kw; images run in parallel, each thread with its own reused cols buffer.
-// Backward, per block of B images (B fixed by the shapes, never by the thread count):
-//   dw_block[Og, K] = dY[Og, B*P] * cols[K, B*P]^T     (the B images' columns side by side)
-//   dcols[K, B*P]   = w[Og, K]^T * dY[Og, B*P],  then dx += col2im(dcols)
-// and dw is the sum of the blocks' partial products taken in block order, so the result is the
-// same to the bit whatever the number of threads.
+// With P = Ho*Wo pixels and K = C/groups * kh * kw, image n's columns cols[K, P] (im2col) turn
+// the convolution of each group into a product with its weight w_g[Og, K]:
+//   forward    y_n[Og, P] = w_g * cols + bias     (or (cols^T * w_g^T)^T + bias; see below)
+//   backward   dw^T[K, Og] += cols * dy_n^T,   dcols[K, P] = w_g^T * dy_n,  dx_n = col2im(dcols)
+// Images run in parallel, each thread with its own reused buffers. The weight gradient is summed
+// per block of images (blocks fixed by the batch size, never by the thread count), then over the
+// blocks in order, so the result is the same to the bit whatever the number of threads.
 #include "ember/ops/conv.hpp"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -53,7 +52,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
 }
 
 // Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
-enum Slot { kCols, kGradOut, kGradCols, kSlots };
+enum Slot { kCols, kPadded, kProduct, kSlots };
 template <class T>
 T* scratch(Slot slot, int64_t count) {
   thread_local std::array<std::vector<T>, kSlots> buffers;
@@ -78,36 +77,60 @@ void for_each_unit(int64_t units, F&& work) {
   });
 }
 
-// x: [N, Cin, H, W], w: [O, C, kh, kw], bias: [O] or null -> y: [N, O, Ho, Wo]
+// The columns [K, P] of image n's group gi: x itself for a pointwise convolution, else im2col
+// into this thread's buffer.
+template <class T>
+const T* image_columns(const T* x, const ConvShape& s, int64_t n, int64_t gi) {
+  const T* xg = x + (n * s.Cin() + gi * s.g.C) * s.g.H * s.g.W;
+  if (s.pointwise()) return xg;
+  T* cols = scratch<T>(kCols, s.K() * s.P());
+  kernels::im2col(xg, s.g, cols, s.P(), scratch<T>(kPadded, kernels::im2col_padded_size(s.g)));
+  return cols;
+}
+
+// x: [N, Cin, H, W], w: [O, C, kh, kw], bias: [O] or null -> y: [N, O, Ho, Wo].
+// Per image and group, either y_g[Og, P] = w_g * cols, written in place over the bias, or
+// yt[P, Og] = cols^T * w_g^T, then y_g = yt^T + bias. The second runs the gemm faster (many rows,
+// a few full column panels, the small weight packed once) but costs a transposing pass, which
+// pays off only when each output sums enough products (K).
 template <class T>
 void conv_forward(const T* x, const T* w, const T* bias, const ConvShape& s, T* y) {
-  const int64_t Og = s.Og(), K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
+  const int64_t Og = s.Og(), K = s.K(), P = s.P();
+  const bool transposed = K >= 64;
   for_each_unit(s.N, [&](int64_t n) {
-    T* cols = s.pointwise() ? nullptr : scratch<T>(kCols, K * P);
+    T* yt = transposed ? scratch<T>(kProduct, P * Og) : nullptr;
     for (int64_t gi = 0; gi < s.groups; ++gi) {
-      const T* xg = x + (n * s.Cin() + gi * s.g.C) * HW;
-      const T* b = xg;
-      if (cols != nullptr) {
-        kernels::im2col(xg, s.g, cols, P);
-        b = cols;
-      }
+      const T* cols = image_columns(x, s, n, gi);
       T* yg = y + (n * s.O + gi * Og) * P;
-      T beta = T(0);
-      if (bias != nullptr) {
-        for (int64_t o = 0; o < Og; ++o) std::fill(yg + o * P, yg + (o + 1) * P, bias[gi * Og + o]);
-        beta = T(1);
+      if (!transposed) {
+        T beta = T(0);
+        if (bias != nullptr) {
+          for (int64_t o = 0; o < Og; ++o)
+            std::fill(yg + o * P, yg + (o + 1) * P, bias[gi * Og + o]);
+          beta = T(1);
+        }
+        gemm<T>(false, false, Og, P, K, w + gi * Og * K, K, cols, P, beta, yg, P);
+        continue;
       }
-      gemm<T>(false, false, Og, P, K, w + gi * Og * K, K, b, P, beta, yg, P);
+      gemm<T>(true, true, P, Og, K, cols, P, w + gi * Og * K, K, T(0), yt, Og);
+      // y_g[o, p] = yt[p, o] + bias, in blocks of pixels whose rows of yt stay in L1
+      constexpr int64_t kPixels = 32;
+      for (int64_t p0 = 0; p0 < P; p0 += kPixels) {
+        const int64_t p1 = std::min(P, p0 + kPixels);
+        for (int64_t o = 0; o < Og; ++o) {
+          const T b = bias != nullptr ? bias[gi * Og + o] : T(0);
+          T* __restrict out = yg + o * P;
+          const T* __restrict in = yt + o;
+          for (int64_t p = p0; p < p1; ++p) out[p] = in[p * Og] + b;
+        }
+      }
     }
   });
 }
 
-// Images per backward block: enough that the block's columns fill about kBlockElems elements
-// (one wide gemm instead of many thin ones). Depends on the shapes only.
-constexpr int64_t kBlockElems = int64_t{1} << 17;
-int64_t block_images(const ConvShape& s) {
-  return std::clamp<int64_t>(kBlockElems / std::max<int64_t>(1, s.K() * s.P()), 1, s.N);
-}
+// Images per backward block: the blocks' weight-gradient partials are summed in block order.
+// Depends on the batch size only, never on the thread count.
+int64_t block_images(const ConvShape& s) { return std::max<int64_t>(1, (s.N + 31) / 32); }
 
 // Sum over n and pixels of dy[n, o, :] for each o, in a fixed order.
 template <class T>
@@ -127,9 +150,11 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
   }
 }
 
-// Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each may be
-// null when not needed; the others are overwritten). dw_blocks holds one [O, C*kh*kw] partial per
-// block of images.
+// Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each null
+// when not needed; the others are overwritten). Per image and group:
+//   dw_block^T[K, Og] += cols * dy_n^T        (dw_blocks: one [K, O] partial per block)
+//   dcols[K, P] = w_g^T * dy_n,  dx_n = col2im(dcols)
+// then dw = the sum of the partials in block order, transposed.
 template <class T>
 void conv_backward(const T* x, const T* w, const T* dy, const ConvShape& s, T* dx, T* dw, T* db,
                    T* dw_blocks) {
@@ -137,85 +162,21 @@ void conv_backward(const T* x, const T* w, const T* dy, const ConvShape& s, T* d
   const int64_t per_block = block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   for_each_unit(blocks, [&](int64_t u) {
-    const int64_t n0 = u * per_block, nb = std::min(s.N, n0 + per_block) - n0, ld = nb * P;
-    T* gout = scratch<T>(kGradOut, Og * ld);
-    T* cols = dw != nullptr ? scratch<T>(kCols, K * ld) : nullptr;
-    T* dcols = dx != nullptr ? scratch<T>(kGradCols, K * ld) : nullptr;
-    for (int64_t gi = 0; gi < s.groups; ++gi) {
-      // the block's dy for this group, [Og, nb*P], and (for dw) its columns, [K, nb*P]
-      for (int64_t j = 0; j < nb; ++j) {
-        const T* src = dy + ((n0 + j) * s.O + gi * Og) * P;
-        for (int64_t o = 0; o < Og; ++o)
-          std::memcpy(gout + o * ld + j * P, src + o * P, static_cast<size_t>(P) * sizeof(T));
-        if (cols != nullptr) {
-          const T* xg = x + ((n0 + j) * s.Cin() + gi * s.g.C) * HW;
-          if (s.pointwise()) {
-            for (int64_t c = 0; c < K; ++c)
-              std::memcpy(cols + c * ld + j * P, xg + c * HW, static_cast<size_t>(P) * sizeof(T));
-          } else {
-            kernels::im2col(xg, s.g, cols + j * P, ld);
-          }
-        }
-      }
-      if (dw != nullptr) {
-        gemm<T>(false, true, Og, K, ld, gout, ld, cols, ld, T(0), dw_blocks + (u * s.O + gi * Og) * K,
-                K);
-      }
-      if (dx != nullptr) {
-        gemm<T>(true, false, K, ld, Og, w + gi * Og * K, K, gout, ld, T(0), dcols, ld);
-        for (int64_t j = 0; j < nb; ++j) {
-          T* dxg = dx + ((n0 + j) * s.Cin() + gi * s.g.C) * HW;
-          if (s.pointwise()) {
-            for (int64_t c = 0; c < K; ++c)
-              std::memcpy(dxg + c * HW, dcols + c * ld + j * P, static_cast<size_t>(P) * sizeof(T));
-          } else {
-            std::fill(dxg, dxg + s.g.C * HW, T(0));
-            kernels::col2im_add(dcols + j * P, s.g, dxg, ld);
-          }
-        }
-      }
-    }
-  });
-  if (dw != nullptr) {
-    const int64_t size = s.O * K;
-    std::memcpy(dw, dw_blocks, static_cast<size_t>(size) * sizeof(T));
-    for (int64_t u = 1; u < blocks; ++u) {
-      const T* part = dw_blocks + u * size;
-      for (int64_t i = 0; i < size; ++i) dw[i] += part[i];
-    }
-  }
-  if (db != nullptr) bias_grad(dy, s, db);
-}
-
-// Per-image variant: dw_block += dy_n * cols_n^T (gemm accumulating), dcols = w^T * dy_n.
-template <class T>
-void conv_backward_per_image(const T* x, const T* w, const T* dy, const ConvShape& s, T* dx, T* dw,
-                             T* db, T* dw_blocks) {
-  const int64_t Og = s.Og(), K = s.K(), P = s.P(), HW = s.g.H * s.g.W;
-  const int64_t per_block = block_images(s);
-  const int64_t blocks = (s.N + per_block - 1) / per_block;
-  for_each_unit(blocks, [&](int64_t u) {
     const int64_t n0 = u * per_block, n1 = std::min(s.N, n0 + per_block);
-    T* cols = dw != nullptr && !s.pointwise() ? scratch<T>(kCols, K * P) : nullptr;
-    T* dcols = dx != nullptr && !s.pointwise() ? scratch<T>(kGradCols, K * P) : nullptr;
     for (int64_t n = n0; n < n1; ++n) {
       for (int64_t gi = 0; gi < s.groups; ++gi) {
         const T* gy = dy + (n * s.O + gi * Og) * P;
-        const T* xg = x != nullptr ? x + (n * s.Cin() + gi * s.g.C) * HW : nullptr;
         if (dw != nullptr) {
-          const T* b = xg;
-          if (cols != nullptr) {
-            kernels::im2col(xg, s.g, cols, P);
-            b = cols;
-          }
-          gemm<T>(false, true, Og, K, P, gy, P, b, P, n == n0 ? T(0) : T(1),
-                  dw_blocks + (u * s.O + gi * Og) * K, K);
+          const T* cols = image_columns(x, s, n, gi);
+          gemm<T>(false, true, K, Og, P, cols, P, gy, P, n == n0 ? T(0) : T(1),
+                  dw_blocks + u * K * s.O + gi * Og, s.O);
         }
         if (dx != nullptr) {
           T* dxg = dx + (n * s.Cin() + gi * s.g.C) * HW;
-          if (dcols == nullptr) {
+          if (s.pointwise()) {
             gemm<T>(true, false, K, P, Og, w + gi * Og * K, K, gy, P, T(0), dxg, P);
           } else {
+            T* dcols = scratch<T>(kProduct, K * P);
             gemm<T>(true, false, K, P, Og, w + gi * Og * K, K, gy, P, T(0), dcols, P);
             std::fill(dxg, dxg + s.g.C * HW, T(0));
             kernels::col2im_add(dcols, s.g, dxg, P);
@@ -225,12 +186,13 @@ void conv_backward_per_image(const T* x, const T* w, const T* dy, const ConvShap
     }
   });
   if (dw != nullptr) {
-    const int64_t size = s.O * K;
-    std::memcpy(dw, dw_blocks, static_cast<size_t>(size) * sizeof(T));
-    for (int64_t u = 1; u < blocks; ++u) {
-      const T* part = dw_blocks + u * size;
-      for (int64_t i = 0; i < size; ++i) dw[i] += part[i];
-    }
+    // dw[o, k] = sum over blocks of dw_blocks[u][k, o], blocks in order
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t k = 0; k < K; ++k) {
+        T acc = dw_blocks[k * s.O + o];
+        for (int64_t u = 1; u < blocks; ++u) acc += dw_blocks[(u * K + k) * s.O + o];
+        dw[o * K + k] = acc;
+      }
   }
   if (db != nullptr) bias_grad(dy, s, db);
 }
@@ -293,7 +255,9 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
 
   ConvShape s{{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
                dilation[1], Ho, Wo},
-              N, O, groups};
+              N,
+              O,
+              groups};
   const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
   const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
   Tensor out = empty({N, O, Ho, Wo}, dt);
@@ -312,8 +276,8 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
     const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
     // dx needs only the weight, dw only the input: keep no more alive than the backward reads
     record("conv2d", out, inputs,
-           [xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), s, dt, need_x, need_w,
-            has_b, need_b](const Tensor& g) {
+           [xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), s, dt, need_x, need_w, has_b,
+            need_b](const Tensor& g) {
              Tensor dx = need_x ? empty({s.N, s.Cin(), s.g.H, s.g.W}, dt) : Tensor();
              Tensor dw = need_w ? empty({s.O, s.g.C, s.g.kh, s.g.kw}, dt) : Tensor();
              Tensor db = need_b ? empty({s.O}, dt) : Tensor();
@@ -328,13 +292,8 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
                  using T = decltype(tag);
                  auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
                  auto mut = [](Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-                 if (std::getenv("EMBER_CONV_WIDE") != nullptr) {
                  conv_backward<T>(ptr(xs), ptr(ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
                                   mut(dw_blocks));
-                 } else {
-                 conv_backward_per_image<T>(ptr(xs), ptr(ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
-                                  mut(dw_blocks));
-                 }
                });
              }
              std::vector<Tensor> grads{dx, dw};

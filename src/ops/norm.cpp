@@ -66,7 +66,8 @@ struct Layout {
 
 // Per-channel mean and biased variance of x: [N, C, S].
 template <class T>
-void channel_stats(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
+void channel_stats(const T* x, const Layout& l, std::vector<double>& mean,
+                   std::vector<double>& var) {
   const double count = static_cast<double>(l.N * l.S);
   parallel_for(0, l.C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

@@ -62,8 +62,10 @@ kernels::PoolGeometry pool_geometry(const Tensor& x, std::array<int64_t, 2> kern
     throw Error(where + ": padding must be between 0 and half the kernel");
   }
   const int64_t H = x.size(2), W = x.size(3);
-  const int64_t Ho = H + 2 * padding[0] < kernel[0] ? 0 : (H + 2 * padding[0] - kernel[0]) / stride[0] + 1;
-  const int64_t Wo = W + 2 * padding[1] < kernel[1] ? 0 : (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
+  const int64_t Ho =
+      H + 2 * padding[0] < kernel[0] ? 0 : (H + 2 * padding[0] - kernel[0]) / stride[0] + 1;
+  const int64_t Wo =
+      W + 2 * padding[1] < kernel[1] ? 0 : (W + 2 * padding[1] - kernel[1]) / stride[1] + 1;
   if (Ho <= 0 || Wo <= 0) throw Error(where + ": the output would be empty");
   return {H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], Ho, Wo};
 }
@@ -133,19 +135,20 @@ Tensor avg_pool2d(const Tensor& x0, std::array<int64_t, 2> kernel, std::array<in
     });
   });
   if (needs_grad({&x})) {
-    record("avg_pool2d", out, {x}, [g, planes, shape = x.shape(), dt = x.dtype()](const Tensor& grad) {
-      Tensor dx = empty(shape, dt);
-      const Tensor gc = (grad.dtype() == dt ? grad : grad.to(dt)).contiguous();
-      dispatch_real(dt, [&](auto tag) {
-        using T = decltype(tag);
-        const T* pg = gc.data_ptr<T>();
-        T* pdx = dx.data_ptr<T>();
-        for_each_plane(planes, g.H * g.W, [&](int64_t p) {
-          kernels::avg_pool2d_backward_plane(pg + p * g.Ho * g.Wo, g, pdx + p * g.H * g.W);
-        });
-      });
-      return std::vector<Tensor>{dx};
-    });
+    record("avg_pool2d", out, {x},
+           [g, planes, shape = x.shape(), dt = x.dtype()](const Tensor& grad) {
+             Tensor dx = empty(shape, dt);
+             const Tensor gc = (grad.dtype() == dt ? grad : grad.to(dt)).contiguous();
+             dispatch_real(dt, [&](auto tag) {
+               using T = decltype(tag);
+               const T* pg = gc.data_ptr<T>();
+               T* pdx = dx.data_ptr<T>();
+               for_each_plane(planes, g.H * g.W, [&](int64_t p) {
+                 kernels::avg_pool2d_backward_plane(pg + p * g.Ho * g.Wo, g, pdx + p * g.H * g.W);
+               });
+             });
+             return std::vector<Tensor>{dx};
+           });
   }
   return out;
 }

@@ -71,6 +71,16 @@ Tensor reduce_apply(const Tensor& t, const ReducePlan& p, DType acc_dtype, doubl
     src = t;
     for (std::size_t i = 0; i < lead; ++i) inner *= t.shape()[i];
     for (std::size_t i = lead; i < r; ++i) outer *= t.shape()[i];
+  } else if (t.is_contiguous() && [&] {
+               // reduced axes already trailing: the rows are in place
+               std::size_t first = r;
+               while (first > 0 && p.reduced[first - 1]) --first;
+               for (std::size_t i = 0; i < first; ++i)
+                 if (p.reduced[i]) return false;
+               return true;
+             }()) {
+    src = t;
+    for (std::size_t i = 0; i < r; ++i) (p.reduced[i] ? inner : outer) *= t.shape()[i];
   } else {
     // kept axes first, reduced last, then rows of a contiguous copy
     Shape order;

@@ -260,22 +260,22 @@ Learner::LrFindResult Learner::lr_find(double start_lr, double end_lr, int num_i
   opt_->zero_grad();
   model_->train(was_training);
 
-  // Suggestions, leaving out the last points (where the loss shoots up) when there are enough.
+  // Suggestions as fast.ai computes them, leaving out the first tenth (where the loss has not
+  // started to move and only batch noise shows) and the last 5 points (where it shoots up), when
+  // there are enough points.
   const std::size_t n = r.losses.size();
-  const std::size_t m = n > 10 ? n - 5 : n;
-  std::size_t steepest = 0, lowest = 0;
+  std::size_t lo = static_cast<std::size_t>(num_it / 10), hi = n > 5 ? n - 5 : n;
+  if (hi < lo + 2) lo = 0, hi = n;
+  std::size_t steepest = lo, lowest = lo;
   double best_slope = std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < m; ++i) {
-    // slope of loss against log lr by central differences (one-sided at the ends); the points
-    // are evenly spaced in log lr, so the spacing is a constant factor and left out
-    double slope = 0;
-    if (m > 1) {
-      const std::size_t lo = i == 0 ? 0 : i - 1, hi = i + 1 < m ? i + 1 : i;
-      slope = (r.losses[hi] - r.losses[lo]) / static_cast<double>(hi - lo);
-    }
-    if (slope < best_slope) {
-      best_slope = slope;
-      steepest = i;
+  for (std::size_t i = lo; i < hi; ++i) {
+    // slope of the loss against log lr, forward differences
+    if (i + 1 < hi) {
+      const double slope = (r.losses[i + 1] - r.losses[i]) / std::log(r.lrs[i + 1] / r.lrs[i]);
+      if (slope < best_slope) {
+        best_slope = slope;
+        steepest = i;
+      }
     }
     if (r.losses[i] < r.losses[lowest]) lowest = i;
   }

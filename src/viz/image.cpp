@@ -21,7 +21,9 @@ std::string base64_encode(std::string_view bytes) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  auto byte = [&](std::size_t k) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k]));
+  };
   for (; i + 3 <= bytes.size(); i += 3) {
     const std::uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
     out += alphabet[v >> 18 & 63];
@@ -41,8 +43,7 @@ std::string base64_encode(std::string_view bytes) {
 }
 
 std::string base64_encode(const std::vector<std::uint8_t>& bytes) {
-  return base64_encode(
-      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 Tensor to_u8_image(const Tensor& img) {
@@ -136,7 +137,7 @@ std::string image_grid_html(const std::vector<Tensor>& images,
     o += "<figure style=\"margin:0;text-align:center\"><img src=\"" + png_data_uri(u8) +
          "\" width=\"" + std::to_string(u8.size(1) * scale) + "\" height=\"" +
          std::to_string(u8.size(0) * scale) +
-         "\" style=\"image-rendering:pixelated;display:block\" alt=\"" +
+         "\" style=\"image-rendering:pixelated;display:block;margin:0 auto\" alt=\"" +
          (captions.empty() ? std::string("image ") + std::to_string(i) : xml_escape(captions[i])) +
          "\">";
     if (!captions.empty()) {

@@ -24,15 +24,15 @@ std::string Color::hex() const {
 Color palette_color(std::size_t i) {
   // Ten colours that stay apart from each other, on white and for most colour vision.
   static constexpr std::array<Color, 10> colors = {{{0x1f, 0x77, 0xb4},
-                                                     {0xff, 0x7f, 0x0e},
-                                                     {0x2c, 0xa0, 0x2c},
-                                                     {0xd6, 0x27, 0x28},
-                                                     {0x94, 0x67, 0xbd},
-                                                     {0x8c, 0x56, 0x4b},
-                                                     {0xe3, 0x77, 0xc2},
-                                                     {0x7f, 0x7f, 0x7f},
-                                                     {0xbc, 0xbd, 0x22},
-                                                     {0x17, 0xbe, 0xcf}}};
+                                                    {0xff, 0x7f, 0x0e},
+                                                    {0x2c, 0xa0, 0x2c},
+                                                    {0xd6, 0x27, 0x28},
+                                                    {0x94, 0x67, 0xbd},
+                                                    {0x8c, 0x56, 0x4b},
+                                                    {0xe3, 0x77, 0xc2},
+                                                    {0x7f, 0x7f, 0x7f},
+                                                    {0xbc, 0xbd, 0x22},
+                                                    {0x17, 0xbe, 0xcf}}};
   return colors[i % colors.size()];
 }
 
@@ -42,11 +42,21 @@ std::string xml_escape(const std::string& text) {
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // Control characters other than tab, newline and return are not allowed in XML 1.0.
         if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
@@ -60,8 +70,8 @@ std::string xml_escape(const std::string& text) {
 
 std::string format_tick(double value, double step) {
   if (!std::isfinite(value)) return "";
+  if (std::fabs(value) < std::fabs(step) * 1e-9) value = 0.0;  // no "-0.0" or "1e-17"
   const double a = std::fabs(value);
-  if (std::fabs(value) < std::fabs(step) * 1e-9) return "0";
   char buf[64];
   const int decimals =
       step > 0 ? std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9))) : 6;
@@ -88,7 +98,8 @@ Ticks nice_ticks(double lo, double hi, int target) {
   const int exponent = static_cast<int>(std::floor(std::log10(raw)));
   const double mag = std::pow(10.0, exponent);
   const double f = raw / mag;
-  const int nice = f <= 1.0 ? 1 : f <= 2.0 ? 2 : f <= 5.0 ? 5 : 10;
+  // The nearest of 1, 2, 5 and 10 (not the next above), so the count stays near the target.
+  const int nice = f < 1.5 ? 1 : f < 3.0 ? 2 : f < 7.0 ? 5 : 10;
   // k * nice * 10^exponent, computed so that 0.1-steps give 0.3 and not 0.30000000000000004.
   const double inv = exponent < 0 ? std::pow(10.0, -exponent) : 0.0;
   auto at = [&](double k) { return inv > 0 ? k * nice / inv : k * nice * mag; };
@@ -233,7 +244,8 @@ struct Mapper {
   bool log_x = false;
   double w = 1, h = 1;
   double px(double v) const {
-    if (log_x) return (std::log10(v) - std::log10(x.lo)) / (std::log10(x.hi) - std::log10(x.lo)) * w;
+    if (log_x)
+      return (std::log10(v) - std::log10(x.lo)) / (std::log10(x.hi) - std::log10(x.lo)) * w;
     return (v - x.lo) / (x.hi - x.lo) * w;
   }
   double py(double v, YAxis axis) const {
@@ -246,13 +258,13 @@ struct Mapper {
 };
 
 std::string text_el(double x, double y, const std::string& text, const std::string& attrs) {
-  return "<text x=\"" + coord(x) + "\" y=\"" + coord(y) + "\" " + attrs + ">" +
-         xml_escape(text) + "</text>\n";
+  return "<text x=\"" + coord(x) + "\" y=\"" + coord(y) + "\" " + attrs + ">" + xml_escape(text) +
+         "</text>\n";
 }
 
 std::string line_el(double x1, double y1, double x2, double y2, const std::string& attrs) {
-  return "<line x1=\"" + coord(x1) + "\" y1=\"" + coord(y1) + "\" x2=\"" + coord(x2) +
-         "\" y2=\"" + coord(y2) + "\" " + attrs + "/>\n";
+  return "<line x1=\"" + coord(x1) + "\" y1=\"" + coord(y1) + "\" x2=\"" + coord(x2) + "\" y2=\"" +
+         coord(y2) + "\" " + attrs + "/>\n";
 }
 
 }  // namespace
@@ -299,9 +311,16 @@ std::string Plot::to_svg(int width, int height) const {
   m.x = log_x ? log10_ticks(rx.lo, rx.hi) : nice_ticks(rx.lo, rx.hi, xtarget);
   m.y = nice_ticks(ry.lo, ry.hi, ytarget);
   m.y2 = nice_ticks(ry2.lo, ry2.hi, ytarget);
-  if (x_range_ && !log_x) m.x.lo = rx.lo, m.x.hi = rx.hi;
-  if (y_range_) m.y.lo = ry.lo, m.y.hi = ry.hi;
-  if (y2_range_) m.y2.lo = ry2.lo, m.y2.hi = ry2.hi;
+  // A linear x axis spans the data exactly (a line plot should not end in empty space), with a
+  // small margin when points are drawn, so that none is cut at the edge; the y axes widen to the
+  // ticks around the data.
+  if (!log_x && rx.hi > rx.lo) {
+    bool has_points = false;
+    for (const auto& s : series_) has_points = has_points || s.kind == Series::Kind::points;
+    const double margin = has_points && !x_range_ ? 0.025 * (rx.hi - rx.lo) : 0.0;
+    m.x.lo = rx.lo - margin;
+    m.x.hi = rx.hi + margin;
+  }
 
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
@@ -389,8 +408,8 @@ std::string Plot::to_svg(int width, int height) const {
       o << "<g fill=\"" << colors.back() << "\">";
       for (std::size_t i = 0; i < s.x.size(); ++i) {
         if (!m.usable(s.x[i], s.y[i])) continue;
-        o << "<circle cx=\"" << coord(m.px(s.x[i])) << "\" cy=\""
-          << coord(m.py(s.y[i], s.axis)) << "\" r=\"" << coord(s.width) << "\"/>";
+        o << "<circle cx=\"" << coord(m.px(s.x[i])) << "\" cy=\"" << coord(m.py(s.y[i], s.axis))
+          << "\" r=\"" << coord(s.width) << "\"/>";
       }
       o << "</g>\n";
     }
@@ -413,8 +432,8 @@ std::string Plot::to_svg(int width, int height) const {
   std::vector<Entry> entries;
   for (std::size_t i = 0; i < series_.size(); ++i) {
     if (series_[i].name.empty()) continue;
-    entries.push_back({series_[i].name, colors[i], series_[i].kind == Series::Kind::points,
-                       series_[i].dashed});
+    entries.push_back(
+        {series_[i].name, colors[i], series_[i].kind == Series::Kind::points, series_[i].dashed});
   }
   for (const auto& v : vlines_) {
     if (!v.label.empty()) entries.push_back({v.label, v.color.hex(), false, true});
@@ -426,8 +445,10 @@ std::string Plot::to_svg(int width, int height) const {
     const double bw = 36 + 6.8 * static_cast<double>(longest) + 10;
     const double bh = row * static_cast<double>(entries.size()) + 8;
     const double pad = 8;
-    const std::array<std::pair<double, double>, 4> corners = {
-        {{m.w - bw - pad, pad}, {pad, pad}, {m.w - bw - pad, m.h - bh - pad}, {pad, m.h - bh - pad}}};
+    const std::array<std::pair<double, double>, 4> corners = {{{m.w - bw - pad, pad},
+                                                               {pad, pad},
+                                                               {m.w - bw - pad, m.h - bh - pad},
+                                                               {pad, m.h - bh - pad}}};
     std::size_t best = 0, best_hidden = std::numeric_limits<std::size_t>::max();
     for (std::size_t c = 0; c < corners.size(); ++c) {
       const auto [cx, cy] = corners[c];

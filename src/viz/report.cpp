@@ -98,9 +98,7 @@ void Report::subheading(std::string text) {
   body_.push_back("<h3>" + xml_escape(text) + "</h3>\n");
 }
 
-void Report::paragraph(std::string text) {
-  body_.push_back("<p>" + xml_escape(text) + "</p>\n");
-}
+void Report::paragraph(std::string text) { body_.push_back("<p>" + xml_escape(text) + "</p>\n"); }
 
 void Report::table(std::vector<std::string> header, std::vector<std::vector<std::string>> rows,
                    std::string caption) {
@@ -183,7 +181,8 @@ std::string Report::to_html() const {
       xml_escape(title) + "</title>\n<style>" + kStyle + "</style>\n<script>" + kCheckScript +
       "</script>\n</head>\n<body>\n<main>\n<h1>" + xml_escape(title) + "</h1>\n";
   for (const auto& part : body_) o += part;
-  o += "<footer>Written by ember. Self-contained: every image and plot is inside this file.</footer>\n";
+  o += "<footer>Written by ember. Self-contained: every image and plot is inside this "
+       "file.</footer>\n";
   o += "</main>\n</body>\n</html>\n";
   return o;
 }

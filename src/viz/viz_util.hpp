@@ -27,7 +27,9 @@ struct PixelCrop {
   std::vector<double> values;  // (r1 - r0) * (c1 - c0), row-major
   bool integers = true;        // every value is whole: printed without decimals
   double lo = 0, hi = 255;     // the range the shading spans
-  double at(int r, int c) const { return values[static_cast<std::size_t>((r - r0) * (c1 - c0) + c - c0)]; }
+  double at(int r, int c) const {
+    return values[static_cast<std::size_t>((r - r0) * (c1 - c0) + c - c0)];
+  }
   std::string text(double v) const;  // "253" or "0.99"
   double shade(double v) const;      // 0 at lo, 1 at hi
 };

@@ -20,7 +20,7 @@ namespace ember::optim {
 
 class Optimizer {
  public:
-  Optimizer(std::vector<Tensor> params, double lr);
+  explicit Optimizer(std::vector<Tensor> params, double lr);
   virtual ~Optimizer();
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;

@@ -76,11 +76,12 @@ class Learner {
   struct LrFindResult {
     std::vector<double> lrs;     // increasing, exponentially spaced
     std::vector<double> losses;  // the smoothed training loss at each lr
-    // The lr at the steepest descent of the smoothed loss (the most negative slope of loss
-    // against log lr, leaving out the last few points, where the loss blows up), as fast.ai's
-    // lr_find used to suggest.
+    // The suggestion is the lr at the steepest descent of the smoothed loss (the most negative
+    // slope of loss against log lr), fast.ai's lr_steep; lr_min is the lr of the smallest loss
+    // divided by 10, the other classic rule. Both leave out the first num_it / 10 points (only
+    // noise there) and the last 5 (where the loss blows up) when there are enough points.
     double suggested = 0;
-    double lr_min = 0;  // the lr of the smallest loss, divided by 10: the other classic rule
+    double lr_min = 0;
   };
   // The learning-rate range test: from start_lr to end_lr exponentially over num_it batches
   // (going through the training data as often as needed), recording an exponentially smoothed

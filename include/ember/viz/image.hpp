@@ -27,8 +27,9 @@ std::vector<std::uint8_t> png_bytes(const Tensor& img);
 std::string png_data_uri(const Tensor& img);
 
 // Tiles images into one: images[i] is [H, W] (u8, or floats in [0, 1]); they may differ in size
-// (each cell is as large as the largest). `cols` images per row, `pad` pixels of `pad_value`
-// between cells and around the border.
+// (each cell is as large as the largest; a smaller image sits in the middle of its cell, on
+// black). `cols` images per row, `pad` pixels of `pad_value` between cells and around the border;
+// the unused cells of the last row are `pad_value` too.
 // -> u8 [rows * Hmax + (rows + 1) * pad, cols * Wmax + (cols + 1) * pad]
 Tensor image_grid(const std::vector<Tensor>& images, int cols, int pad = 2,
                   std::uint8_t pad_value = 128);

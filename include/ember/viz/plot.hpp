@@ -42,9 +42,10 @@ struct Ticks {
   std::vector<double> minor;
 };
 
-// Linear-axis ticks for data in [lo, hi]: about `target` ticks at multiples of a step of 1, 2 or 5
-// times a power of ten, and an axis range widened to the first tick at or below lo and the last at
-// or above hi. A degenerate range (lo == hi) is widened around its value.
+// Linear-axis ticks for data in [lo, hi]: about `target` ticks (at most 1.5 * (target - 1) + 3) at
+// multiples of a step of 1, 2 or 5 times a power of ten, and a range [Ticks::lo, Ticks::hi]
+// widened to the first tick at or below lo and the last at or above hi. A degenerate range
+// (lo == hi) is widened around its value.
 Ticks nice_ticks(double lo, double hi, int target = 6);
 
 // Log-axis ticks for positive data in [lo, hi]: the powers of ten that cover the range (every
@@ -84,7 +85,8 @@ class Plot {
   Plot& y2_label(std::string text);  // the right-hand axis (only drawn when a series uses it)
   Plot& x_scale(Scale scale);
   Plot& log_x() { return x_scale(Scale::log10); }
-  // Fixes an axis range instead of fitting the data (ticks stay "nice" inside it).
+  // Sets an axis's range instead of fitting the data. A linear x axis spans exactly [lo, hi]; a
+  // y axis, and a log x axis, widen it to the nearest ticks around it.
   Plot& x_range(double lo, double hi);
   Plot& y_range(double lo, double hi);
   Plot& y2_range(double lo, double hi);

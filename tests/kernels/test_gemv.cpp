@@ -1,0 +1,58 @@
+// The matrix-vector paths of sgemm (M == 1 or N == 1) against the reference triple loop, in every
+// transpose combination, with strided vectors, on both instruction-set paths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/gemm.hpp"
+
+using namespace ember::kernels;
+
+TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (Isa isa : {Isa::generic, Isa::avx2}) {
+    force_isa(isa);
+    for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{
+             {1, 1, 1}, {1, 37, 5}, {256, 1, 784}, {1, 30, 256}, {784, 1, 256}, {9, 1, 33}, {1, 130, 7}}) {
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+          for (float beta : {0.f, 1.f}) {
+            const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+            std::vector<float> A(static_cast<size_t>((ta ? K : M) * lda)), B(static_cast<size_t>((tb ? N : K) * ldb)),
+                C(static_cast<size_t>(M * ldc)), R;
+            for (auto& v : A) v = dist(rng);
+            for (auto& v : B) v = dist(rng);
+            for (auto& v : C) v = dist(rng);
+            R = C;
+            sgemm(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+            sgemm_reference(ta, tb, M, N, K, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
+            // float rounding of a K-term sum of products of values in [-1, 1]: |error| <= 2 K eps
+            const double tol = 2.0 * static_cast<double>(K + 1) * 1.2e-7 + (beta ? 1e-6 : 0);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j)
+                ASSERT_NEAR(C[static_cast<size_t>(i * ldc + j)], R[static_cast<size_t>(i * ldc + j)], tol)
+                    << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb << " beta " << beta;
+          }
+    }
+  }
+  force_isa(detected_isa());
+}
+
+#include "kernels/convert.hpp"
+
+TEST(Convert, U8ToUnitFloatIsExactDivision) {
+  std::vector<std::uint8_t> src(1000);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>((i * 37) % 256);
+  std::vector<float> fast(src.size()), ref(src.size());
+  for (Isa isa : {Isa::generic, Isa::avx2}) {
+    force_isa(isa);
+    for (int64_t n : {0, 1, 15, 16, 17, 1000}) {
+      ember::kernels::u8_to_unit_float(src.data(), fast.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(fast[static_cast<size_t>(i)], static_cast<float>(src[static_cast<size_t>(i)]) / 255.0f);
+    }
+  }
+  force_isa(detected_isa());
+}
