@@ -7,6 +7,7 @@
 
 #include "ember/ops/reduce.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/vmath.hpp"
 #include "ops/op_utils.hpp"
 
 namespace ember {
@@ -177,9 +178,21 @@ Tensor abs(const Tensor& a) {
   return out;
 }
 
+// f32, contiguous: the vectorised kernel; else the generic loop.
+template <class F>
+Tensor unary_fast(const Tensor& a, DType dt, void (*kernel)(const float*, float*, std::int64_t),
+                  F generic) {
+  if (dt == DType::f32 && a.dtype() == DType::f32 && a.is_contiguous()) {
+    Tensor out = empty(a.shape(), DType::f32);
+    kernel(static_cast<const float*>(a.raw_data()), static_cast<float*>(out.raw_data()), a.numel());
+    return out;
+  }
+  return unary_apply(a, dt, generic);
+}
+
 Tensor exp(const Tensor& a) {
   const DType dt = is_floating(a.dtype()) ? a.dtype() : DType::f32;
-  Tensor out = unary_apply(a, dt, [](auto x) { return std::exp(x); });
+  Tensor out = unary_fast(a, dt, kernels::exp_f32, [](auto x) { return std::exp(x); });
   if (needs_grad({&a})) {
     record("exp", out, {a}, [od = out.detach()](const Tensor& g) {
       return std::vector<Tensor>{g * od};
@@ -212,7 +225,7 @@ Tensor sqrt(const Tensor& a) {
 
 Tensor sigmoid(const Tensor& a) {
   const DType dt = is_floating(a.dtype()) ? a.dtype() : DType::f32;
-  Tensor out = unary_apply(a, dt, [](auto x) {
+  Tensor out = unary_fast(a, dt, kernels::sigmoid_f32, [](auto x) {
     using T = decltype(x);
     return T(1) / (T(1) + std::exp(-x));
   });
