@@ -39,7 +39,8 @@ class Chapter {
   void heading(const char* title) {
     if (!opt_.json) std::printf("\n== %s ==\n", title);
   }
-  void finish_stage(const std::string& name, const std::string& summary, json fields, Clock::time_point start);
+  void finish_stage(const std::string& name, const std::string& summary, json fields,
+                    Clock::time_point start);
 
   void load_data();
   void stage_pixel_similarity();
@@ -108,7 +109,8 @@ void Chapter::stage_pixel_similarity() {
       dtype_name(threes_.dtype()));
   mean3_ = threes_.mean(0);
   mean7_ = sevens_.mean(0);
-  say("mean3 = stacked_threes.mean(0): shape %s — the ideal 3:\n", shape_str(mean3_.shape()).c_str());
+  say("mean3 = stacked_threes.mean(0): shape %s — the ideal 3:\n",
+      shape_str(mean3_.shape()).c_str());
   if (!opt_.json) std::printf("%s", shade_digit(mean3_).c_str());
   say("the ideal 7:\n");
   if (!opt_.json) std::printf("%s", shade_digit(mean7_).c_str());
@@ -119,7 +121,8 @@ void Chapter::stage_pixel_similarity() {
   const double d7_abs = (a_3 - mean7_).abs().mean().item<double>();
   const double d7_sqr = (a_3 - mean7_).pow(2).mean().sqrt().item<double>();
   say("one 3 against the ideal 3: L1 %.4f, RMSE %.4f\n", d3_abs, d3_sqr);
-  say("one 3 against the ideal 7: L1 %.4f, RMSE %.4f  (further away: it looks like a 3)\n", d7_abs, d7_sqr);
+  say("one 3 against the ideal 7: L1 %.4f, RMSE %.4f  (further away: it looks like a 3)\n", d7_abs,
+      d7_sqr);
   say("nn::l1_loss / nn::mse_loss(...).sqrt() give the same: %.4f, %.4f\n",
       nn::l1_loss(a_3, mean7_).item<double>(), nn::mse_loss(a_3, mean7_).sqrt().item<double>());
 
@@ -132,7 +135,8 @@ void Chapter::stage_pixel_similarity() {
   const double acc3 = is_3(valid_threes_, mean3_, mean7_).to(f32).mean().item<double>();
   const double acc7 = (1.0 - is_3(valid_sevens_, mean3_, mean7_).to(f32)).mean().item<double>();
   const double avg = (acc3 + acc7) / 2;
-  say("\npixel similarity on the validation set:\n  accuracy on 3s %.4f, on 7s %.4f, average %.4f\n",
+  say("\npixel similarity on the validation set:\n  accuracy on 3s %.4f, on 7s %.4f, average "
+      "%.4f\n",
       acc3, acc7, avg);
   say("  (the chapter: 0.9168, 0.9854, 0.9511)\n");
   figures_.mean3 = mean3_;
@@ -142,8 +146,11 @@ void Chapter::stage_pixel_similarity() {
   std::snprintf(buf, sizeof buf, "3s %.4f, 7s %.4f, average %.4f", acc3, acc7, avg);
   figures_.baseline = buf;
   finish_stage("pixel_similarity", buf,
-               {{"accuracy_3", acc3}, {"accuracy_7", acc7}, {"accuracy", avg},
-                {"distance_to_mean3", d3_abs}, {"distance_to_mean7", d7_abs}},
+               {{"accuracy_3", acc3},
+                {"accuracy_7", acc7},
+                {"accuracy", avg},
+                {"distance_to_mean3", d3_abs},
+                {"distance_to_mean7", d7_abs}},
                start);
 }
 
@@ -153,7 +160,8 @@ void Chapter::stage_gradients_and_quadratic() {
   Tensor xt = tensor(3.0).requires_grad_();
   Tensor yt = xt.pow(2);
   yt.backward();
-  say("f(x) = x^2 at x = 3: f = %.1f, x.grad() = %.1f\n", yt.item<double>(), xt.grad().item<double>());
+  say("f(x) = x^2 at x = 3: f = %.1f, x.grad() = %.1f\n", yt.item<double>(),
+      xt.grad().item<double>());
   Tensor xv = tensor({3.0, 4.0, 10.0}).requires_grad_();
   xv.pow(2).sum().backward();
   const auto g = xv.grad().to_vector<float>();
@@ -212,7 +220,8 @@ void Chapter::stage_linear_by_hand() {
     double total = 0;
     std::int64_t n = 0;
     for (const auto& b : valid_dl) {
-      total += nn::batch_accuracy(linear1(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
+      total +=
+          nn::batch_accuracy(linear1(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
       n += b.x.size(0);
     }
     return total / static_cast<double>(n);
@@ -277,7 +286,8 @@ void Chapter::stage_linear_module() {
     double total = 0;
     std::int64_t n = 0;
     for (const auto& b : valid_dl) {
-      total += nn::batch_accuracy(model(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
+      total +=
+          nn::batch_accuracy(model(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
       n += b.x.size(0);
     }
     return total / static_cast<double>(n);
@@ -312,7 +322,8 @@ void Chapter::stage_linear_module() {
 
   auto model3 = std::make_shared<nn::Linear>(28 * 28, 1, gen);
   auto opt = std::make_shared<optim::SGD>(model3->parameters(), lr);
-  Learner learn(model3, dl, valid_dl, opt, nn::mnist_loss, {{"batch_accuracy", nn::batch_accuracy}});
+  Learner learn(model3, dl, valid_dl, opt, nn::mnist_loss,
+                {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
   say("Learner.fit(10, lr=1.0):\n");
   learn.fit(epochs(10), lr);
@@ -321,7 +332,8 @@ void Chapter::stage_linear_module() {
   std::snprintf(buf, sizeof buf, "BasicOptim %.4f, SGD %.4f, Learner %.4f", acc_basic, acc_sgd,
                 acc_learner);
   finish_stage("linear_module", buf,
-               {{"accuracy_basic_optim", acc_basic}, {"accuracy_sgd", acc_sgd},
+               {{"accuracy_basic_optim", acc_basic},
+                {"accuracy_sgd", acc_sgd},
                 {"accuracy_learner", acc_learner}},
                start);
 }
@@ -336,12 +348,14 @@ void Chapter::stage_simple_net() {
   data::DataLoader valid_dl(valid_ds, 256);
   dl.float_targets();
   valid_dl.float_targets();
-  auto simple_net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(28 * 28, 30, gen), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(30, 1, gen)});
+  auto simple_net =
+      std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+          std::make_shared<nn::Linear>(28 * 28, 30, gen), std::make_shared<nn::ReLU>(),
+          std::make_shared<nn::Linear>(30, 1, gen)});
   say("%s\n", simple_net->repr().c_str());
   auto opt = std::make_shared<optim::SGD>(simple_net->parameters(), 0.1);
-  Learner learn(simple_net, dl, valid_dl, opt, nn::mnist_loss, {{"batch_accuracy", nn::batch_accuracy}});
+  Learner learn(simple_net, dl, valid_dl, opt, nn::mnist_loss,
+                {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
   say("Learner.fit(40, lr=0.1):\n");
   learn.fit(epochs(40), 0.1);
@@ -360,7 +374,41 @@ void Chapter::stage_simple_net() {
 }
 
 void Chapter::stage_cnn() {
-  // Added with the convolution layers.
+  const auto start = Clock::now();
+  heading("6. Going deeper: a small convolutional network on the same 3s and 7s");
+  data::ImageDataset train_ds(split_.train, data::Layout::image);
+  data::ImageDataset valid_ds(split_.valid, data::Layout::image);
+  Generator gen(opt_.seed);
+  data::DataLoader dl(train_ds, 128, true, &gen);
+  data::DataLoader valid_dl(valid_ds, 512);
+  dl.float_targets();
+  valid_dl.float_targets();
+  // conv(1->16) ReLU maxpool, conv(16->32) ReLU maxpool, Linear(32*7*7 -> 1): one logit, 3 or 7
+  auto cnn = nn::make_sequential({nn::make_conv2d(1, 16, {3, 3}, gen, {1, 1}, {1, 1}),
+                                  nn::make_relu(), nn::make_max_pool2d({2, 2}),
+                                  nn::make_conv2d(16, 32, {3, 3}, gen, {1, 1}, {1, 1}),
+                                  nn::make_relu(), nn::make_max_pool2d({2, 2}), nn::make_flatten(),
+                                  nn::make_linear(32 * 7 * 7, 1, gen)});
+  say("%s\n", cnn->repr().c_str());
+  auto opt = std::make_shared<optim::Adam>(cnn->parameters(), 1e-3);
+  Learner learn(cnn, dl, valid_dl, opt, nn::binary_cross_entropy_with_logits,
+                {{"batch_accuracy", nn::batch_accuracy}});
+  learn.quiet(opt_.json);
+  const int n_epochs = opt_.quick ? 1 : 3;
+  say("Learner.fit_one_cycle(%d, 3e-3), Adam, binary cross-entropy:\n", n_epochs);
+  learn.fit_one_cycle(n_epochs, 3e-3);
+  const auto& h = learn.history();
+  const double acc = h.back().metrics.at(0);
+  say("validation accuracy %.4f (the chapter's resnet18: 0.9971)\n", acc);
+  for (const auto& e : h) {
+    figures_.cnn_epochs.push_back(e.epoch);
+    figures_.cnn_train_loss.push_back(e.train_loss);
+    figures_.cnn_valid_loss.push_back(e.valid_loss);
+    figures_.cnn_accuracy.push_back(e.metrics.at(0));
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
+  finish_stage("cnn", buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);
 }
 
 int Chapter::run() {

@@ -7,10 +7,10 @@ namespace ember_app {
 
 struct ChapterOptions {
   std::uint64_t seed = 42;
-  bool json = false;          // one JSON object per stage instead of the human output
-  std::string report_dir;     // when set, write DIR/index.html telling the chapter
+  bool json = false;       // one JSON object per stage instead of the human output
+  std::string report_dir;  // when set, write DIR/index.html telling the chapter
   std::string data = "mnist-sample";
-  bool quick = false;         // fewer epochs (tests)
+  bool quick = false;  // fewer epochs (tests)
 };
 
 int run_chapter(const ChapterOptions& options);

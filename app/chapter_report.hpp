@@ -16,7 +16,7 @@ struct StageResult {
 struct ChapterFigures {
   ember::Tensor mean3, mean7, sample3;  // [28, 28] f32
   std::string baseline;
-  ember::Tensor time, speed;                  // the roller coaster's data
+  ember::Tensor time, speed;                   // the roller coaster's data
   std::vector<ember::Tensor> quadratic_steps;  // predictions per SGD step
   std::vector<double> quadratic_losses;
   ember::Tensor linear_weights;  // [784, 1]

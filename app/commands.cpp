@@ -28,57 +28,172 @@ data::DataLoader make_loader(const data::Dataset& ds, std::int64_t bs, bool shuf
   return dl;
 }
 
-std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name, std::vector<Tensor> params,
-                                                 double lr, double momentum) {
-  if (name == "sgd") return std::make_shared<optim::SGD>(std::move(params), lr, momentum);
-  if (name == "adam") return std::make_shared<optim::Adam>(std::move(params), lr);
-  if (name == "adamw") return std::make_shared<optim::AdamW>(std::move(params), lr);
+std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name,
+                                                 std::vector<Tensor> params, double lr,
+                                                 double momentum, double wd) {
+  if (name == "sgd") return std::make_shared<optim::SGD>(std::move(params), lr, momentum, wd);
+  if (name == "adam")
+    return std::make_shared<optim::Adam>(std::move(params), lr, 0.9, 0.999, 1e-8, wd);
+  if (name == "adamw")
+    return std::make_shared<optim::AdamW>(std::move(params), lr, 0.9, 0.999, 1e-8, wd);
   throw Error("unknown optimizer '" + name + "' (choose from sgd, adam, adamw)");
+}
+
+// The lr_find sweep as a short table (about 12 rows, evenly spaced in the sweep) and its
+// suggestions, or one JSON object.
+void print_lr_find(const Learner::LrFindResult& r, bool as_json) {
+  if (as_json) {
+    std::cout << json{{"lr_find", true},
+                      {"lrs", r.lrs},
+                      {"losses", r.losses},
+                      {"suggested", r.suggested},
+                      {"lr_min", r.lr_min}}
+                     .dump()
+              << std::endl;
+    return;
+  }
+  std::printf("lr_find: %zu batches\n%12s  %s\n", r.lrs.size(), "lr", "smoothed loss");
+  const std::size_t n = r.lrs.size(), step = std::max<std::size_t>(1, n / 12);
+  for (std::size_t i = 0; i < n; i += step) std::printf("%12.3g  %.4f\n", r.lrs[i], r.losses[i]);
+  if (n > 0 && (n - 1) % step != 0) std::printf("%12.3g  %.4f\n", r.lrs[n - 1], r.losses[n - 1]);
+  std::printf("suggested lr (steepest descent): %.3g\nlr_min (minimum / 10): %.3g\n", r.suggested,
+              r.lr_min);
 }
 
 }  // namespace
 
+// The recipes were found by training on full MNIST with this command on the 2-core machine the
+// README names; the measured accuracies and times are in the README.
+Recipe recipe_for(const std::string& model) {
+  Recipe r;
+  if (model == "cnn") {
+    r.opt = "adamw";
+    r.lr = 3e-3;
+    r.epochs = 3;
+    r.bs = 128;
+    r.wd = 1e-2;
+    r.one_cycle = true;
+  } else if (model == "resnet") {
+    r.opt = "adamw";
+    r.lr = 3e-3;
+    r.epochs = 10;
+    r.bs = 128;
+    r.wd = 1e-2;
+    r.one_cycle = true;
+    r.shift = 2;
+    r.degrees = 10;
+  }
+  return r;
+}
+
+Recipe resolve_recipe(const TrainOptions& o) {
+  Recipe r = recipe_for(o.model);
+  if (o.opt) r.opt = *o.opt;
+  if (o.lr) r.lr = *o.lr;
+  if (o.epochs) r.epochs = *o.epochs;
+  if (o.bs) r.bs = *o.bs;
+  if (o.wd)
+    r.wd = *o.wd;
+  else if (o.opt && *o.opt != recipe_for(o.model).opt)
+    r.wd = 0.0;  // the recipe's wd was for its optimizer
+  if (o.one_cycle && o.no_one_cycle)
+    throw Error("--one-cycle and --no-one-cycle contradict each other");
+  if (o.one_cycle) r.one_cycle = true;
+  if (o.no_one_cycle) r.one_cycle = false;
+  if (!o.augment.empty()) {
+    if (o.augment.size() != 2) throw Error("--augment takes two values: SHIFT,DEGREES");
+    if (o.augment[0] < 0 ||
+        o.augment[0] != static_cast<double>(static_cast<std::int64_t>(o.augment[0]))) {
+      throw Error("--augment: the shift must be a whole number of pixels >= 0");
+    }
+    if (!(o.augment[1] >= 0)) throw Error("--augment: the rotation must be >= 0 degrees");
+    r.shift = static_cast<std::int64_t>(o.augment[0]);
+    r.degrees = o.augment[1];
+  }
+  if (r.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(r.epochs));
+  if (r.bs < 1) throw Error("--bs must be at least 1, got " + std::to_string(r.bs));
+  if (!(r.lr > 0)) throw Error("--lr must be positive");
+  if (!(r.wd >= 0)) throw Error("--wd must be >= 0");
+  return r;
+}
+
 int run_train(const TrainOptions& o) {
-  if (o.epochs < 1) throw Error("--epochs must be at least 1, got " + std::to_string(o.epochs));
-  if (o.bs < 1) throw Error("--bs must be at least 1, got " + std::to_string(o.bs));
-  if (!(o.lr > 0)) throw Error("--lr must be positive");
+  const Recipe r = resolve_recipe(o);
   const auto start = Clock::now();
   const data::DataSplit split = data::load_dataset(o.data, o.resize);
   Generator gen(o.seed);
   const ModelSpec spec = make_model(o.model, split.train.images.size(1), split.train.images.size(2),
                                     num_classes(split), gen);
   data::ImageDataset train_ds(split.train, spec.layout), valid_ds(split.valid, spec.layout);
-  data::DataLoader train_dl = make_loader(train_ds, o.bs, true, &gen, spec);
-  data::DataLoader valid_dl = make_loader(valid_ds, std::max<std::int64_t>(o.bs, 1000), false, nullptr, spec);
-  auto opt = make_optimizer(o.opt, spec.model->parameters(), o.lr, o.momentum);
-  Learner learn(spec.model, train_dl, valid_dl, opt, loss_for(spec), {{metric_name(spec), metric_for(spec)}});
+  data::DataLoader train_dl = make_loader(train_ds, r.bs, true, &gen, spec);
+  data::DataLoader valid_dl =
+      make_loader(valid_ds, std::max<std::int64_t>(r.bs, 1000), false, nullptr, spec);
+  const bool augment = r.shift > 0 || r.degrees > 0;
+  if (augment) {  // the training images only; its own stream, seeded from --seed
+    data::AugmentOptions aug;
+    aug.max_shift = r.shift;
+    aug.max_degrees = r.degrees;
+    aug.height = split.train.images.size(1);
+    aug.width = split.train.images.size(2);
+    train_dl.transform(data::random_affine(aug, o.seed + 1));
+  }
+  auto opt = make_optimizer(r.opt, spec.model->parameters(), r.lr, o.momentum, r.wd);
+  Learner learn(spec.model, train_dl, valid_dl, opt, loss_for(spec),
+                {{metric_name(spec), metric_for(spec)}});
+  if (o.lr_find) {
+    print_lr_find(learn.lr_find(), o.json);
+    return 0;
+  }
   if (o.json) {
     learn.quiet(true);
     learn.on_epoch_end([&](const EpochStats& s) {
-      std::cout << json{{"epoch", s.epoch}, {"train_loss", s.train_loss}, {"valid_loss", s.valid_loss},
-                        {metric_name(spec), s.metrics.at(0)}, {"seconds", s.seconds}, {"lr", s.lr}}
+      std::cout << json{{"epoch", s.epoch},           {"train_loss", s.train_loss},
+                        {"valid_loss", s.valid_loss}, {metric_name(spec), s.metrics.at(0)},
+                        {"seconds", s.seconds},       {"lr", s.lr}}
                        .dump()
                 << std::endl;
     });
   } else {
-    std::printf("training %s on %s (%lld images, %lld classes) for %d epochs, %s lr %g, batch %lld\n",
-                o.model.c_str(), split.name.c_str(), static_cast<long long>(split.train.size()),
-                static_cast<long long>(num_classes(split)), o.epochs, o.opt.c_str(), o.lr,
-                static_cast<long long>(o.bs));
+    std::printf(
+        "training %s on %s (%lld images, %lld classes) for %d epochs, %s %s lr %g, wd %g, batch "
+        "%lld",
+        o.model.c_str(), split.name.c_str(), static_cast<long long>(split.train.size()),
+        static_cast<long long>(num_classes(split)), r.epochs, r.opt.c_str(),
+        r.one_cycle ? "one-cycle max" : "constant", r.lr, r.wd, static_cast<long long>(r.bs));
+    if (augment)
+      std::printf(", augmented (shift %lld px, rotation %g deg)", static_cast<long long>(r.shift),
+                  r.degrees);
+    std::printf("\n");
   }
-  if (o.one_cycle) learn.fit_one_cycle(o.epochs, o.lr);
-  else learn.fit(o.epochs, o.lr);
+  if (r.one_cycle)
+    learn.fit_one_cycle(r.epochs, r.lr);
+  else
+    learn.fit(r.epochs, r.lr);
   const auto& last = learn.history().back();
   if (!o.out.empty()) spec.model->save(o.out);
   if (!o.history.empty()) {
-    if (o.history.size() > 5 && o.history.substr(o.history.size() - 5) == ".json") learn.write_json(o.history);
-    else learn.write_csv(o.history);
+    if (o.history.size() > 5 && o.history.substr(o.history.size() - 5) == ".json")
+      learn.write_json(o.history);
+    else
+      learn.write_csv(o.history);
   }
   const double secs = seconds_since(start);
   if (o.json) {
-    std::cout << json{{"summary", true}, {"model", o.model}, {"data", split.name},
-                      {"valid_loss", last.valid_loss}, {metric_name(spec), last.metrics.at(0)},
-                      {"seconds", secs}, {"weights", o.out}}
+    std::cout << json{{"summary", true},
+                      {"model", o.model},
+                      {"data", split.name},
+                      {"valid_loss", last.valid_loss},
+                      {metric_name(spec), last.metrics.at(0)},
+                      {"seconds", secs},
+                      {"weights", o.out},
+                      {"recipe",
+                       {{"opt", r.opt},
+                        {"lr", r.lr},
+                        {"epochs", r.epochs},
+                        {"bs", r.bs},
+                        {"wd", r.wd},
+                        {"one_cycle", r.one_cycle},
+                        {"augment", {r.shift, r.degrees}}}}}
                      .dump()
               << std::endl;
   } else {
@@ -94,7 +209,8 @@ int run_eval(const EvalOptions& o) {
   const data::DataSplit split = data::load_dataset(o.data, o.resize);
   Generator gen(0);
   const std::int64_t C = num_classes(split);
-  const ModelSpec spec = make_model(o.model, split.valid.images.size(1), split.valid.images.size(2), C, gen);
+  const ModelSpec spec =
+      make_model(o.model, split.valid.images.size(1), split.valid.images.size(2), C, gen);
   spec.model->load(o.weights);
   spec.model->eval();
   data::ImageDataset valid_ds(split.valid, spec.layout);
@@ -123,41 +239,51 @@ int run_eval(const EvalOptions& o) {
     const auto prob = probs.to_vector<float>();
     for (std::size_t i = 0; i < pv.size(); ++i) {
       confusion[static_cast<std::size_t>(lv[i] * C + pv[i])]++;
-      if (pv[i] == lv[i]) ++correct;
-      else wrong.push_back({at + static_cast<std::int64_t>(i), lv[i], pv[i],
-                            prob[i * static_cast<std::size_t>(C) + static_cast<std::size_t>(pv[i])]});
+      if (pv[i] == lv[i])
+        ++correct;
+      else
+        wrong.push_back({at + static_cast<std::int64_t>(i), lv[i], pv[i],
+                         prob[i * static_cast<std::size_t>(C) + static_cast<std::size_t>(pv[i])]});
     }
     at += static_cast<std::int64_t>(pv.size());
   }
-  std::sort(wrong.begin(), wrong.end(), [](const Wrong& a, const Wrong& b) { return a.confidence > b.confidence; });
-  const double acc = static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(at, 1));
+  std::sort(wrong.begin(), wrong.end(),
+            [](const Wrong& a, const Wrong& b) { return a.confidence > b.confidence; });
+  const double acc =
+      static_cast<double>(correct) / static_cast<double>(std::max<std::int64_t>(at, 1));
   const auto& cls = split.valid.classes;
   if (o.json) {
     json j{{"accuracy", acc}, {"images", at}, {"classes", cls}};
     j["confusion"] = confusion;
     json w = json::array();
     for (std::size_t i = 0; i < wrong.size() && static_cast<int>(i) < o.worst; ++i)
-      w.push_back({{"index", wrong[i].index}, {"label", cls[static_cast<std::size_t>(wrong[i].label)]},
-                   {"prediction", cls[static_cast<std::size_t>(wrong[i].pred)]}, {"confidence", wrong[i].confidence}});
+      w.push_back({{"index", wrong[i].index},
+                   {"label", cls[static_cast<std::size_t>(wrong[i].label)]},
+                   {"prediction", cls[static_cast<std::size_t>(wrong[i].pred)]},
+                   {"confidence", wrong[i].confidence}});
     j["most_wrong"] = w;
     std::cout << j.dump() << std::endl;
     return 0;
   }
-  std::printf("%s on %s: accuracy %.4f (%lld of %lld)\n\nconfusion matrix (rows: label, columns: prediction)\n",
-              o.model.c_str(), split.name.c_str(), acc, static_cast<long long>(correct), static_cast<long long>(at));
+  std::printf(
+      "%s on %s: accuracy %.4f (%lld of %lld)\n\nconfusion matrix (rows: label, columns: "
+      "prediction)\n",
+      o.model.c_str(), split.name.c_str(), acc, static_cast<long long>(correct),
+      static_cast<long long>(at));
   std::printf("%6s", "");
   for (const auto& c : cls) std::printf("%6s", c.c_str());
   std::printf("\n");
   for (std::int64_t r = 0; r < C; ++r) {
     std::printf("%6s", cls[static_cast<std::size_t>(r)].c_str());
-    for (std::int64_t c = 0; c < C; ++c) std::printf("%6lld", static_cast<long long>(confusion[static_cast<std::size_t>(r * C + c)]));
+    for (std::int64_t c = 0; c < C; ++c)
+      std::printf("%6lld", static_cast<long long>(confusion[static_cast<std::size_t>(r * C + c)]));
     std::printf("\n");
   }
   std::printf("\nmost wrong (index, label, prediction, confidence):\n");
   for (std::size_t i = 0; i < wrong.size() && static_cast<int>(i) < o.worst; ++i)
     std::printf("  %6lld  %5s  %5s  %.4f\n", static_cast<long long>(wrong[i].index),
-                cls[static_cast<std::size_t>(wrong[i].label)].c_str(), cls[static_cast<std::size_t>(wrong[i].pred)].c_str(),
-                wrong[i].confidence);
+                cls[static_cast<std::size_t>(wrong[i].label)].c_str(),
+                cls[static_cast<std::size_t>(wrong[i].pred)].c_str(), wrong[i].confidence);
   return 0;
 }
 
@@ -173,7 +299,10 @@ Tensor to_mnist_like(const Tensor& grey_u8) {
   for (std::int64_t r = 0; r < H; ++r)
     for (std::int64_t c = 0; c < W; ++c)
       if (v[static_cast<std::size_t>(r * W + c)] > 0.1f) {
-        r0 = std::min(r0, r); r1 = std::max(r1, r); c0 = std::min(c0, c); c1 = std::max(c1, c);
+        r0 = std::min(r0, r);
+        r1 = std::max(r1, r);
+        c0 = std::min(c0, c);
+        c1 = std::max(c1, c);
       }
   if (r1 < 0) return data::to_unit_float(data::resize_area(grey_u8, 28, 28));  // blank
   Tensor crop = img.slice(0, r0, r1 + 1).slice(1, c0, c1 + 1);
@@ -181,9 +310,12 @@ Tensor to_mnist_like(const Tensor& grey_u8) {
   const double scale = 20.0 / static_cast<double>(std::max(h, w));
   const std::int64_t nh = std::max<std::int64_t>(1, static_cast<std::int64_t>(h * scale + 0.5));
   const std::int64_t nw = std::max<std::int64_t>(1, static_cast<std::int64_t>(w * scale + 0.5));
-  Tensor small = data::to_unit_float(data::resize_area((crop * 255.0).clamp(0, 255).to(u8), nh, nw));
+  Tensor small =
+      data::to_unit_float(data::resize_area((crop * 255.0).clamp(0, 255).to(u8), nh, nw));
   Tensor out = zeros({28, 28});
-  out.slice(0, (28 - nh) / 2, (28 - nh) / 2 + nh).slice(1, (28 - nw) / 2, (28 - nw) / 2 + nw).copy_(small);
+  out.slice(0, (28 - nh) / 2, (28 - nh) / 2 + nh)
+      .slice(1, (28 - nw) / 2, (28 - nw) / 2 + nw)
+      .copy_(small);
   return out;
 }
 
@@ -198,7 +330,8 @@ int run_predict(const PredictOptions& o) {
   NoGradGuard no_grad;
   for (const auto& path : o.images) {
     Tensor img = to_mnist_like(io::read_png(path));
-    Tensor x = spec.layout == data::Layout::flat ? img.reshape({1, 784}) : img.reshape({1, 1, 28, 28});
+    Tensor x =
+        spec.layout == data::Layout::flat ? img.reshape({1, 784}) : img.reshape({1, 1, 28, 28});
     Tensor out = (*spec.model)(x);
     std::string label;
     double p;
@@ -212,8 +345,11 @@ int run_predict(const PredictOptions& o) {
       label = std::to_string(k);
       p = probs[0][k].item<double>();
     }
-    if (o.json) std::cout << json{{"image", path}, {"prediction", label}, {"probability", p}}.dump() << std::endl;
-    else std::printf("%s: %s (%.4f)\n", path.c_str(), label.c_str(), p);
+    if (o.json)
+      std::cout << json{{"image", path}, {"prediction", label}, {"probability", p}}.dump()
+                << std::endl;
+    else
+      std::printf("%s: %s (%.4f)\n", path.c_str(), label.c_str(), p);
   }
   return 0;
 }
@@ -229,9 +365,15 @@ int run_baseline(const std::string& data_spec, bool as_json, bool resize) {
   const auto tl = split.train.labels.to_vector<std::int64_t>();
   for (std::int64_t c = 0; c < C; ++c) {
     std::vector<std::int64_t> idx;
-    for (std::size_t i = 0; i < tl.size(); ++i) if (tl[i] == c) idx.push_back(static_cast<std::int64_t>(i));
-    if (idx.empty()) throw Error("baseline: class '" + cls[static_cast<std::size_t>(c)] + "' has no training images");
-    means.push_back(data::to_unit_float(index_select(split.train.images, 0, from_vector(idx, {static_cast<std::int64_t>(idx.size())}))).mean(0));
+    for (std::size_t i = 0; i < tl.size(); ++i)
+      if (tl[i] == c) idx.push_back(static_cast<std::int64_t>(i));
+    if (idx.empty())
+      throw Error("baseline: class '" + cls[static_cast<std::size_t>(c)] +
+                  "' has no training images");
+    means.push_back(
+        data::to_unit_float(index_select(split.train.images, 0,
+                                         from_vector(idx, {static_cast<std::int64_t>(idx.size())})))
+            .mean(0));
   }
   const Tensor ideal = stack(means);  // [C, H, W]
   const Tensor valid = data::to_unit_float(split.valid.images);
@@ -239,22 +381,35 @@ int run_baseline(const std::string& data_spec, bool as_json, bool resize) {
   for (std::int64_t c = 0; c < C; ++c) dists.push_back((valid - ideal[c]).abs().mean({-1, -2}));
   const auto pred = argmin(stack(dists, 1), 1).to_vector<std::int64_t>();
   const auto vl = split.valid.labels.to_vector<std::int64_t>();
-  std::vector<std::int64_t> right(static_cast<std::size_t>(C), 0), count(static_cast<std::size_t>(C), 0);
+  std::vector<std::int64_t> right(static_cast<std::size_t>(C), 0),
+      count(static_cast<std::size_t>(C), 0);
   for (std::size_t i = 0; i < vl.size(); ++i) {
     count[static_cast<std::size_t>(vl[i])]++;
     if (pred[i] == vl[i]) right[static_cast<std::size_t>(vl[i])]++;
   }
   double sum = 0;
   json per = json::object();
-  if (!as_json) std::printf("pixel similarity on %s (nearest mean image, %lld classes)\n", split.name.c_str(), static_cast<long long>(C));
+  if (!as_json)
+    std::printf("pixel similarity on %s (nearest mean image, %lld classes)\n", split.name.c_str(),
+                static_cast<long long>(C));
   for (std::int64_t c = 0; c < C; ++c) {
-    const double a = count[static_cast<std::size_t>(c)] ? static_cast<double>(right[static_cast<std::size_t>(c)]) / static_cast<double>(count[static_cast<std::size_t>(c)]) : 0.0;
+    const double a = count[static_cast<std::size_t>(c)]
+                         ? static_cast<double>(right[static_cast<std::size_t>(c)]) /
+                               static_cast<double>(count[static_cast<std::size_t>(c)])
+                         : 0.0;
     sum += a;
     per[cls[static_cast<std::size_t>(c)]] = a;
-    if (!as_json) std::printf("  accuracy on %s: %.4f\n", cls[static_cast<std::size_t>(c)].c_str(), a);
+    if (!as_json)
+      std::printf("  accuracy on %s: %.4f\n", cls[static_cast<std::size_t>(c)].c_str(), a);
   }
-  if (as_json) std::cout << json{{"accuracy_per_class", per}, {"accuracy", sum / static_cast<double>(C)}, {"seconds", seconds_since(start)}}.dump() << std::endl;
-  else std::printf("  average: %.4f\n", sum / static_cast<double>(C));
+  if (as_json)
+    std::cout << json{{"accuracy_per_class", per},
+                      {"accuracy", sum / static_cast<double>(C)},
+                      {"seconds", seconds_since(start)}}
+                     .dump()
+              << std::endl;
+  else
+    std::printf("  average: %.4f\n", sum / static_cast<double>(C));
   return 0;
 }
 
@@ -269,8 +424,8 @@ int run_export_png(const std::string& what, const std::string& dir) {
   const data::DataSplit split = data::load_dataset(what);
   data::export_png(split, dir);
   std::printf("wrote %lld training and %lld validation PNGs of %s under %s\n",
-              static_cast<long long>(split.train.size()), static_cast<long long>(split.valid.size()),
-              split.name.c_str(), dir.c_str());
+              static_cast<long long>(split.train.size()),
+              static_cast<long long>(split.valid.size()), split.name.c_str(), dir.c_str());
   return 0;
 }
 

@@ -1,26 +1,49 @@
 #pragma once
 // The ember command's subcommands (everything but `chapter`).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace ember_app {
 
+// Options left unset take the model's recipe (recipe_for): SGD at 0.1 for 5 epochs for the
+// chapter's models, a tuned Adam/one-cycle recipe for cnn and resnet.
 struct TrainOptions {
   std::string model = "simple_net";
   std::string data = "mnist-sample";
-  int epochs = 5;
-  double lr = 0.1;
-  std::int64_t bs = 256;
-  std::string opt = "sgd";
+  std::optional<int> epochs;
+  std::optional<double> lr;  // the peak with one-cycle
+  std::optional<std::int64_t> bs;
+  std::optional<std::string> opt;
+  std::optional<double> wd;  // weight decay (AdamW: decoupled; SGD, Adam: L2)
   double momentum = 0.0;
   std::uint64_t seed = 42;
   std::string out;
   bool json = false;
-  bool one_cycle = false;
+  bool one_cycle = false;     // force the one-cycle schedule on
+  bool no_one_cycle = false;  // force a constant learning rate
+  std::vector<double>
+      augment;           // {max shift in pixels, max rotation in degrees}; empty: the recipe's
+  bool lr_find = false;  // run the learning-rate range test instead of training
   bool resize = false;
   std::string history;  // CSV or JSON path for the epoch table
 };
+
+// A model's default training recipe: what `ember train --model M` does without further options.
+struct Recipe {
+  std::string opt = "sgd";
+  double lr = 0.1;
+  int epochs = 5;
+  std::int64_t bs = 256;
+  double wd = 0.0;
+  bool one_cycle = false;
+  std::int64_t shift = 0;  // augmentation: max shift (pixels) and rotation (degrees); 0, 0 is none
+  double degrees = 0.0;
+};
+Recipe recipe_for(const std::string& model);
+// The recipe of o.model with every option the user gave put over it.
+Recipe resolve_recipe(const TrainOptions& o);
 
 struct EvalOptions {
   std::string weights, model = "simple_net", data = "mnist-sample";

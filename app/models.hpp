@@ -9,7 +9,7 @@ namespace ember_app {
 
 struct ModelSpec {
   std::shared_ptr<ember::nn::Module> model;
-  bool binary = false;            // one logit (two classes) or one per class
+  bool binary = false;  // one logit (two classes) or one per class
   ember::data::Layout layout = ember::data::Layout::flat;
 };
 
