@@ -62,14 +62,51 @@ class Chapter {
   ChapterFigures figures_;
 };
 
-// Rows of `images` whose label equals `value`, as f32 in [0, 1].
-Tensor images_with_label(const data::ImageData& d, std::int64_t value) {
-  const auto labels = d.labels.to_vector<std::int64_t>();
-  std::vector<std::int64_t> idx;
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] == value) idx.push_back(static_cast<std::int64_t>(i));
-  Tensor index = from_vector(idx, {static_cast<std::int64_t>(idx.size())});
-  return data::to_unit_float(index_select(d.images, 0, index));
+// The chapter's loaders over the 3s and 7s: shuffled training batches (seeded) and validation
+// batches, with [B, 1] f32 targets (1 for a 3, 0 for a 7).
+struct SampleLoaders {
+  SampleLoaders(const data::DataSplit& split, data::Layout layout, std::uint64_t seed,
+                std::int64_t batch, std::int64_t valid_batch)
+      : train_ds(split.train, layout),
+        valid_ds(split.valid, layout),
+        gen(seed),
+        train(train_ds, batch, /*shuffle=*/true, &gen),
+        valid(valid_ds, valid_batch) {
+    train.float_targets();
+    valid.float_targets();
+  }
+  data::ImageDataset train_ds, valid_ds;
+  Generator gen;
+  data::DataLoader train, valid;
+};
+
+// batch_accuracy over the whole validation set, weighted by batch size, without gradients.
+double validate_epoch(data::DataLoader& valid, const std::function<Tensor(const Tensor&)>& model) {
+  NoGradGuard no_grad;
+  double total = 0;
+  std::int64_t n = 0;
+  for (const auto& b : valid) {
+    total += nn::batch_accuracy(model(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
+    n += b.x.size(0);
+  }
+  return total / static_cast<double>(n);
+}
+
+viz::TrainingHistory history_of(const Learner& learn) {
+  viz::TrainingHistory h;
+  h.metric_name = "batch_accuracy";
+  for (const auto& e : learn.history()) {
+    h.epochs.push_back(e.epoch);
+    h.train_loss.push_back(e.train_loss);
+    h.valid_loss.push_back(e.valid_loss);
+    h.metric.push_back(e.metrics.at(0));
+  }
+  return h;
+}
+
+// The images of one label as f32 in [0, 1].
+Tensor unit_images_with_label(const data::ImageData& d, std::int64_t label) {
+  return data::to_unit_float(data::images_with_label(d, label));
 }
 
 // The chapter's distance: mean absolute difference over the last two axes (broadcasts).
@@ -93,10 +130,10 @@ void Chapter::finish_stage(const std::string& name, const std::string& summary, 
 void Chapter::load_data() {
   split_ = data::load_dataset(opt_.data);
   // mnist-sample: label 1 is a 3, label 0 a 7 (as the chapter)
-  threes_ = images_with_label(split_.train, 1);
-  sevens_ = images_with_label(split_.train, 0);
-  valid_threes_ = images_with_label(split_.valid, 1);
-  valid_sevens_ = images_with_label(split_.valid, 0);
+  threes_ = unit_images_with_label(split_.train, 1);
+  sevens_ = unit_images_with_label(split_.train, 0);
+  valid_threes_ = unit_images_with_label(split_.valid, 1);
+  valid_sevens_ = unit_images_with_label(split_.valid, 0);
   say("MNIST sample: %lld threes and %lld sevens to train on, %lld and %lld to validate\n",
       static_cast<long long>(threes_.size(0)), static_cast<long long>(sevens_.size(0)),
       static_cast<long long>(valid_threes_.size(0)), static_cast<long long>(valid_sevens_.size(0)));
@@ -199,14 +236,9 @@ void Chapter::stage_gradients_and_quadratic() {
 void Chapter::stage_linear_by_hand() {
   const auto start = Clock::now();
   heading("3. A linear model trained by hand: x @ w + b, mnist_loss, SGD, mini-batches");
-  data::ImageDataset train_ds(split_.train, data::Layout::flat);
-  data::ImageDataset valid_ds(split_.valid, data::Layout::flat);
-  Generator gen(opt_.seed);
-  data::DataLoader dl(train_ds, 256, /*shuffle=*/true, &gen);
-  data::DataLoader valid_dl(valid_ds, 256);
-  dl.float_targets();
-  valid_dl.float_targets();
-
+  SampleLoaders loaders(split_, data::Layout::flat, opt_.seed, 256, 256);
+  data::DataLoader& dl = loaders.train;
+  Generator& gen = loaders.gen;
   // init_params: random weights (std 1), as the chapter
   Tensor weights = randn({28 * 28, 1}, gen).requires_grad_();
   Tensor bias = randn({1}, gen).requires_grad_();
@@ -215,19 +247,9 @@ void Chapter::stage_linear_by_hand() {
   say("a batch: x %s, y %s; predictions %s\n", shape_str(first.x.shape()).c_str(),
       shape_str(first.y.shape()).c_str(), shape_str(linear1(first.x).shape()).c_str());
 
-  auto validate_epoch = [&]() {
-    NoGradGuard no_grad;
-    double total = 0;
-    std::int64_t n = 0;
-    for (const auto& b : valid_dl) {
-      total +=
-          nn::batch_accuracy(linear1(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
-      n += b.x.size(0);
-    }
-    return total / static_cast<double>(n);
-  };
+  auto validate = [&]() { return validate_epoch(loaders.valid, linear1); };
   const double lr = 1.0;
-  say("before training: validation accuracy %.4f\n", validate_epoch());
+  say("before training: validation accuracy %.4f\n", validate());
   say("20 epochs at lr %.1f, batches of 256:\n ", lr);
   double acc = 0;
   std::vector<double> accs;
@@ -241,7 +263,7 @@ void Chapter::stage_linear_by_hand() {
       weights.zero_grad();
       bias.zero_grad();
     }
-    acc = validate_epoch();
+    acc = validate();
     accs.push_back(acc);
     say(" %.4f", acc);
   }
@@ -273,24 +295,11 @@ class BasicOptim {
 void Chapter::stage_linear_module() {
   const auto start = Clock::now();
   heading("4. The same with nn::Linear, BasicOptim, optim::SGD and the Learner");
-  data::ImageDataset train_ds(split_.train, data::Layout::flat);
-  data::ImageDataset valid_ds(split_.valid, data::Layout::flat);
-  Generator gen(opt_.seed);
-  data::DataLoader dl(train_ds, 256, true, &gen);
-  data::DataLoader valid_dl(valid_ds, 256);
-  dl.float_targets();
-  valid_dl.float_targets();
-
+  SampleLoaders loaders(split_, data::Layout::flat, opt_.seed, 256, 256);
+  data::DataLoader& dl = loaders.train;
+  Generator& gen = loaders.gen;
   auto validate = [&](nn::Module& model) {
-    NoGradGuard no_grad;
-    double total = 0;
-    std::int64_t n = 0;
-    for (const auto& b : valid_dl) {
-      total +=
-          nn::batch_accuracy(model(b.x), b.y).item<double>() * static_cast<double>(b.x.size(0));
-      n += b.x.size(0);
-    }
-    return total / static_cast<double>(n);
+    return validate_epoch(loaders.valid, [&](const Tensor& x) { return model(x); });
   };
   const double lr = 1.0;
 
@@ -322,7 +331,7 @@ void Chapter::stage_linear_module() {
 
   auto model3 = std::make_shared<nn::Linear>(28 * 28, 1, gen);
   auto opt = std::make_shared<optim::SGD>(model3->parameters(), lr);
-  Learner learn(model3, dl, valid_dl, opt, nn::mnist_loss,
+  Learner learn(model3, dl, loaders.valid, opt, nn::mnist_loss,
                 {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
   say("Learner.fit(10, lr=1.0):\n");
@@ -341,20 +350,15 @@ void Chapter::stage_linear_module() {
 void Chapter::stage_simple_net() {
   const auto start = Clock::now();
   heading("5. A neural network: simple_net = Linear(784, 30), ReLU, Linear(30, 1)");
-  data::ImageDataset train_ds(split_.train, data::Layout::flat);
-  data::ImageDataset valid_ds(split_.valid, data::Layout::flat);
-  Generator gen(opt_.seed);
-  data::DataLoader dl(train_ds, 256, true, &gen);
-  data::DataLoader valid_dl(valid_ds, 256);
-  dl.float_targets();
-  valid_dl.float_targets();
+  SampleLoaders loaders(split_, data::Layout::flat, opt_.seed, 256, 256);
+  Generator& gen = loaders.gen;
   auto simple_net =
       std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
           std::make_shared<nn::Linear>(28 * 28, 30, gen), std::make_shared<nn::ReLU>(),
           std::make_shared<nn::Linear>(30, 1, gen)});
   say("%s\n", simple_net->repr().c_str());
   auto opt = std::make_shared<optim::SGD>(simple_net->parameters(), 0.1);
-  Learner learn(simple_net, dl, valid_dl, opt, nn::mnist_loss,
+  Learner learn(simple_net, loaders.train, loaders.valid, opt, nn::mnist_loss,
                 {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
   say("Learner.fit(40, lr=0.1):\n");
@@ -362,12 +366,7 @@ void Chapter::stage_simple_net() {
   const auto& h = learn.history();
   const double acc = h.back().metrics.at(0);
   say("final validation accuracy %.4f (the chapter: 0.9828)\n", acc);
-  for (const auto& e : h) {
-    figures_.net_epochs.push_back(e.epoch);
-    figures_.net_train_loss.push_back(e.train_loss);
-    figures_.net_valid_loss.push_back(e.valid_loss);
-    figures_.net_accuracy.push_back(e.metrics.at(0));
-  }
+  figures_.simple_net = history_of(learn);
   char buf[96];
   std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
   finish_stage("simple_net", buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);
@@ -376,13 +375,8 @@ void Chapter::stage_simple_net() {
 void Chapter::stage_cnn() {
   const auto start = Clock::now();
   heading("6. Going deeper: a small convolutional network on the same 3s and 7s");
-  data::ImageDataset train_ds(split_.train, data::Layout::image);
-  data::ImageDataset valid_ds(split_.valid, data::Layout::image);
-  Generator gen(opt_.seed);
-  data::DataLoader dl(train_ds, 128, true, &gen);
-  data::DataLoader valid_dl(valid_ds, 512);
-  dl.float_targets();
-  valid_dl.float_targets();
+  SampleLoaders loaders(split_, data::Layout::image, opt_.seed, 128, 512);
+  Generator& gen = loaders.gen;
   // conv(1->16) ReLU maxpool, conv(16->32) ReLU maxpool, Linear(32*7*7 -> 1): one logit, 3 or 7
   auto cnn = nn::make_sequential({nn::make_conv2d(1, 16, {3, 3}, gen, {1, 1}, {1, 1}),
                                   nn::make_relu(), nn::make_max_pool2d({2, 2}),
@@ -391,7 +385,7 @@ void Chapter::stage_cnn() {
                                   nn::make_linear(32 * 7 * 7, 1, gen)});
   say("%s\n", cnn->repr().c_str());
   auto opt = std::make_shared<optim::Adam>(cnn->parameters(), 1e-3);
-  Learner learn(cnn, dl, valid_dl, opt, nn::binary_cross_entropy_with_logits,
+  Learner learn(cnn, loaders.train, loaders.valid, opt, nn::binary_cross_entropy_with_logits,
                 {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
   const int n_epochs = opt_.quick ? 1 : 3;
@@ -400,12 +394,7 @@ void Chapter::stage_cnn() {
   const auto& h = learn.history();
   const double acc = h.back().metrics.at(0);
   say("validation accuracy %.4f (the chapter's resnet18: 0.9971)\n", acc);
-  for (const auto& e : h) {
-    figures_.cnn_epochs.push_back(e.epoch);
-    figures_.cnn_train_loss.push_back(e.train_loss);
-    figures_.cnn_valid_loss.push_back(e.valid_loss);
-    figures_.cnn_accuracy.push_back(e.metrics.at(0));
-  }
+  figures_.cnn = history_of(learn);
   char buf[96];
   std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
   finish_stage("cnn", buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);

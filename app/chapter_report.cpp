@@ -69,19 +69,14 @@ std::string write_chapter_report(const std::string& dir, const ChapterFigures& f
         "The same linear model built from library pieces, validation accuracy: " + s.summary + ".");
   }
 
-  if (!fig.net_epochs.empty()) {
+  if (!fig.simple_net.epochs.empty()) {
     r.heading("5. simple_net: Linear, ReLU, Linear");
-    r.svg(viz::loss_accuracy_plot(fig.net_epochs, fig.net_train_loss, fig.net_valid_loss,
-                                  fig.net_accuracy, "batch_accuracy")
-              .to_svg(),
+    r.svg(viz::loss_accuracy_plot(fig.simple_net).to_svg(),
           "simple_net trained by the Learner, 40 epochs at lr 0.1");
   }
-  if (!fig.cnn_epochs.empty()) {
+  if (!fig.cnn.epochs.empty()) {
     r.heading("6. Going deeper: a convolutional network");
-    r.svg(viz::loss_accuracy_plot(fig.cnn_epochs, fig.cnn_train_loss, fig.cnn_valid_loss,
-                                  fig.cnn_accuracy, "batch_accuracy")
-              .to_svg(),
-          "a small CNN, one-cycle schedule");
+    r.svg(viz::loss_accuracy_plot(fig.cnn).to_svg(), "a small CNN, one-cycle schedule");
   }
 
   r.heading("Results");

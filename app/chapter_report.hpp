@@ -21,8 +21,7 @@ struct ChapterFigures {
   std::vector<double> quadratic_losses;
   ember::Tensor linear_weights;  // [784, 1]
   std::vector<double> linear_accuracies;
-  std::vector<double> net_epochs, net_train_loss, net_valid_loss, net_accuracy;
-  std::vector<double> cnn_epochs, cnn_train_loss, cnn_valid_loss, cnn_accuracy;
+  ember::viz::TrainingHistory simple_net, cnn;  // per epoch, from the Learner
 };
 
 // Writes DIR/index.html; returns its path.

@@ -13,11 +13,7 @@ using namespace ember;
 // ---- Pixels: the 3s and the 7s, as tensors ----
 // The images of one label as f32 in [0, 1]: [n, 28, 28].
 Tensor stack_label(const data::ImageData& d, std::int64_t label) {
-  std::vector<std::int64_t> idx;
-  const auto labels = d.labels.to_vector<std::int64_t>();
-  for (std::size_t i = 0; i < labels.size(); ++i)
-    if (labels[i] == label) idx.push_back(static_cast<std::int64_t>(i));
-  return data::to_unit_float(index_select(d.images, 0, from_vector(idx, {static_cast<std::int64_t>(idx.size())})));
+  return data::to_unit_float(data::images_with_label(d, label));
 }
 
 // ---- Computing metrics using broadcasting ----
@@ -78,7 +74,9 @@ int main(int argc, char** argv) {
   dl.float_targets();
   valid_dl.float_targets();
 
-  auto init_params = [&](const Shape& size, double std = 1.0) { return (randn(size, gen) * std).requires_grad_(); };
+  auto init_params = [&](const Shape& size, double std = 1.0) {
+    return (randn(size, gen) * std).requires_grad_();
+  };
   Tensor weights = init_params({28 * 28, 1});
   Tensor bias = init_params({1});
   auto linear1 = [&](const Tensor& xb) { return matmul(xb, weights) + bias; };
@@ -137,12 +135,15 @@ int main(int argc, char** argv) {
   learn.fit(10 / scale, lr);
 
   // Adding a nonlinearity: simple_net
-  auto simple_net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Linear>(28 * 28, 30, gen), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Linear>(30, 1, gen)});
-  Learner learn2(simple_net, dl, valid_dl, std::make_shared<optim::SGD>(simple_net->parameters(), 0.1),
-                 nn::mnist_loss, {{"batch_accuracy", nn::batch_accuracy}});
+  auto simple_net =
+      std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+          std::make_shared<nn::Linear>(28 * 28, 30, gen), std::make_shared<nn::ReLU>(),
+          std::make_shared<nn::Linear>(30, 1, gen)});
+  Learner learn2(simple_net, dl, valid_dl,
+                 std::make_shared<optim::SGD>(simple_net->parameters(), 0.1), nn::mnist_loss,
+                 {{"batch_accuracy", nn::batch_accuracy}});
   learn2.fit(40 / scale, 0.1);
-  std::printf("simple_net: final accuracy %.4f (the chapter: 0.9828)\n", learn2.history().back().metrics.at(0));
+  std::printf("simple_net: final accuracy %.4f (the chapter: 0.9828)\n",
+              learn2.history().back().metrics.at(0));
   return 0;
 }

@@ -5,12 +5,12 @@
 #include <cstring>
 
 #include "ember/core/error.hpp"
+#include "ember/ops/movement.hpp"
 #include "kernels/convert.hpp"
 
 namespace ember::data {
 
 namespace {
-
 
 Shape tail(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
 
@@ -34,6 +34,19 @@ std::vector<Tensor> to_batched(const Tensor& t, std::int64_t batch_size) {
     out.push_back(t.slice(0, start, std::min(n, start + batch_size)));
   }
   return out;
+}
+
+Tensor images_with_label(const ImageData& d, std::int64_t label) {
+  if (label < 0 || label >= static_cast<std::int64_t>(d.classes.size())) {
+    throw Error("images_with_label: label " + std::to_string(label) + " is outside the " +
+                std::to_string(d.classes.size()) + " classes");
+  }
+  const Tensor labels = d.labels.contiguous();
+  const std::int64_t* l = labels.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> idx;
+  for (std::int64_t i = 0; i < labels.numel(); ++i)
+    if (l[i] == label) idx.push_back(i);
+  return index_select(d.images, 0, from_vector(idx, {static_cast<std::int64_t>(idx.size())}));
 }
 
 Tensor to_unit_float(const Tensor& t) {
