@@ -94,6 +94,7 @@ T Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(static_cast<std::size_t>(numel()));
+  if (out.empty()) return out;
   Tensor view = empty(shape(), dtype_of<T>::value);
   copy_into(*this, view);
   std::memcpy(out.data(), view.raw_data(), out.size() * sizeof(T));
