@@ -85,4 +85,11 @@ void where_loop(const std::vector<std::int64_t>& shape, const C* c, const std::i
   });
 }
 
+// ReLU's backward: dx[i] = y[i] > 0 ? dy[i] : 0 (y the forward output), contiguous, n elements.
+// A select, not a multiply, so an infinite or NaN dy where y <= 0 still gives 0.
+template <class T>
+void relu_backward(const T* __restrict y, const T* __restrict dy, T* __restrict dx, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
 }  // namespace ember::kernels

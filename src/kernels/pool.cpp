@@ -1,8 +1,13 @@
 // Pooling kernels; see pool.hpp.
 #include "kernels/pool.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <limits>
+#include <type_traits>
+
+#include "kernels/gemm.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -63,31 +68,131 @@ void max_pool2d_backward_plane(const T* x, const T* dy, const PoolGeometry& g, T
     for (int64_t ow = 0; ow < g.Wo; ++ow) dx[window_argmax(x, g, oh, ow)] += dy[oh * g.Wo + ow];
 }
 
+namespace {
+
+// The 2x2 kernels on 8 outputs at a time (AVX2), float only. A row pair's 16 inputs split into
+// even and odd columns with one shuffle each; the lanes come out permuted ([0 1 4 5 | 2 3 6 7]
+// of the outputs), which the backward's unpack undoes for free and the forward fixes with one
+// cross-lane permute. The comparisons are those of takes_max, in the same order.
+__attribute__((target("avx2,fma"))) inline __m256 takes_max8(__m256 v, __m256 m) {
+  return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+// The first n (<= 8) lanes set.
+__attribute__((target("avx2,fma"))) inline __m256i first_lanes(int64_t n) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+}
+
+// Loads 16 consecutive floats of which the first n (<= 16) exist, the rest as 0.
+struct Pair16 {
+  __m256 lo, hi;
+};
+__attribute__((target("avx2,fma"))) inline Pair16 load16(const float* p, int64_t n) {
+  if (n == 16) return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+  return {_mm256_maskload_ps(p, first_lanes(std::min<int64_t>(n, 8))),
+          _mm256_maskload_ps(p + 8, first_lanes(std::max<int64_t>(n - 8, 0)))};
+}
+__attribute__((target("avx2,fma"))) inline void store16(float* p, int64_t n, __m256 lo, __m256 hi) {
+  if (n == 16) {
+    _mm256_storeu_ps(p, lo);
+    _mm256_storeu_ps(p + 8, hi);
+    return;
+  }
+  _mm256_maskstore_ps(p, first_lanes(std::min<int64_t>(n, 8)), lo);
+  _mm256_maskstore_ps(p + 8, first_lanes(std::max<int64_t>(n - 8, 0)), hi);
+}
+
+// All Ho x Wo outputs, 8 at a time along each row (the last group of a row masked).
+__attribute__((target("avx2,fma"))) void max_pool2d_2x2_avx2(const float* x, int64_t W, int64_t Ho,
+                                                             int64_t Wo, float* y) {
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    const float* r0 = x + 2 * oh * W;
+    const float* r1 = r0 + W;
+    float* out = y + oh * Wo;
+    for (int64_t ow = 0; ow < Wo; ow += 8) {
+      const int64_t n = std::min<int64_t>(8, Wo - ow);
+      const Pair16 ra = load16(r0 + 2 * ow, 2 * n), rb = load16(r1 + 2 * ow, 2 * n);
+      const __m256 a0 = ra.lo, a1 = ra.hi, b0 = rb.lo, b1 = rb.hi;
+      __m256 m = _mm256_shuffle_ps(a0, a1, 0x88);
+      const __m256 b = _mm256_shuffle_ps(a0, a1, 0xDD);
+      const __m256 c = _mm256_shuffle_ps(b0, b1, 0x88);
+      const __m256 d = _mm256_shuffle_ps(b0, b1, 0xDD);
+      m = _mm256_blendv_ps(m, b, takes_max8(b, m));
+      m = _mm256_blendv_ps(m, c, takes_max8(c, m));
+      m = _mm256_blendv_ps(m, d, takes_max8(d, m));
+      const __m256 fixed = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+      if (n == 8) {
+        _mm256_storeu_ps(out + ow, fixed);
+      } else {
+        _mm256_maskstore_ps(out + ow, first_lanes(n), fixed);
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const float* x,
+                                                                      const float* dy, int64_t W,
+                                                                      int64_t Ho, int64_t Wo,
+                                                                      float* dx) {
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    const float* r0 = x + 2 * oh * W;
+    const float* r1 = r0 + W;
+    float* d0 = dx + 2 * oh * W;
+    float* d1 = d0 + W;
+    const float* gy = dy + oh * Wo;
+    for (int64_t ow = 0; ow < Wo; ow += 8) {
+      const int64_t n = std::min<int64_t>(8, Wo - ow);
+      const Pair16 ra = load16(r0 + 2 * ow, 2 * n), rb = load16(r1 + 2 * ow, 2 * n);
+      const __m256 a0 = ra.lo, a1 = ra.hi, b0 = rb.lo, b1 = rb.hi;
+      __m256 m = _mm256_shuffle_ps(a0, a1, 0x88);
+      const __m256 b = _mm256_shuffle_ps(a0, a1, 0xDD);
+      const __m256 c = _mm256_shuffle_ps(b0, b1, 0x88);
+      const __m256 d = _mm256_shuffle_ps(b0, b1, 0xDD);
+      const __m256 kb = takes_max8(b, m);
+      m = _mm256_blendv_ps(m, b, kb);
+      const __m256 kc = takes_max8(c, m);
+      m = _mm256_blendv_ps(m, c, kc);
+      const __m256 kd = takes_max8(d, m);
+      // the gradient in the permuted lane order of the shuffles
+      const __m256 gn = n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, first_lanes(n));
+      const __m256d gp = _mm256_permute4x64_pd(_mm256_castps_pd(gn), 0xD8);
+      const __m256 g = _mm256_castpd_ps(gp);
+      const __m256 gd = _mm256_and_ps(kd, g);
+      const __m256 gc = _mm256_andnot_ps(kd, _mm256_and_ps(kc, g));
+      const __m256 not_cd = _mm256_or_ps(kc, kd);
+      const __m256 gb = _mm256_andnot_ps(not_cd, _mm256_and_ps(kb, g));
+      const __m256 ga = _mm256_andnot_ps(_mm256_or_ps(not_cd, kb), g);
+      store16(d0 + 2 * ow, 2 * n, _mm256_unpacklo_ps(ga, gb), _mm256_unpackhi_ps(ga, gb));
+      store16(d1 + 2 * ow, 2 * n, _mm256_unpacklo_ps(gc, gd), _mm256_unpackhi_ps(gc, gd));
+    }
+    if (W % 2 != 0) d0[W - 1] = d1[W - 1] = 0.0f;
+  }
+}
+
+// Columns [ow0, Wo) of the 2x2 kernels, in plain C++ (the generic path and the AVX2 path's tail).
 template <class T>
-void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y) {
-  const int64_t Ho = H / 2, Wo = W / 2;
+void max_pool2d_2x2_cols(const T* x, int64_t W, int64_t Ho, int64_t Wo, int64_t ow0, T* y) {
   for (int64_t oh = 0; oh < Ho; ++oh) {
     const T* r0 = x + 2 * oh * W;
     const T* r1 = r0 + W;
     T* out = y + oh * Wo;
-    for (int64_t ow = 0; ow < Wo; ++ow) {
+    for (int64_t ow = ow0; ow < Wo; ++ow) {
       out[ow] = max_of(max_of(max_of(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
     }
   }
 }
 
 template <class T>
-void max_pool2d_2x2_backward_plane(const T* x, const T* dy, int64_t H, int64_t W, T* dx) {
-  const int64_t Ho = H / 2, Wo = W / 2;
-  // rows and a column left over by an odd size get no gradient
-  if (H % 2 != 0) std::fill(dx + (H - 1) * W, dx + H * W, T(0));
+void max_pool2d_2x2_backward_cols(const T* x, const T* dy, int64_t W, int64_t Ho, int64_t Wo,
+                                  int64_t ow0, T* dx) {
   for (int64_t oh = 0; oh < Ho; ++oh) {
     const T* r0 = x + 2 * oh * W;
     const T* r1 = r0 + W;
     T* d0 = dx + 2 * oh * W;
     T* d1 = d0 + W;
     const T* g = dy + oh * Wo;
-    for (int64_t ow = 0; ow < Wo; ++ow) {
+    for (int64_t ow = ow0; ow < Wo; ++ow) {
       const int k = argmax4(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
       d0[2 * ow] = k == 0 ? g[ow] : T(0);
       d0[2 * ow + 1] = k == 1 ? g[ow] : T(0);
@@ -96,6 +201,36 @@ void max_pool2d_2x2_backward_plane(const T* x, const T* dy, int64_t H, int64_t W
     }
     if (W % 2 != 0) d0[W - 1] = d1[W - 1] = T(0);
   }
+}
+
+}  // namespace
+
+template <class T>
+void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+  int64_t done = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (active_isa() != Isa::generic) {
+      done = Wo;
+      max_pool2d_2x2_avx2(x, W, Ho, Wo, y);
+    }
+  }
+  if (done < Wo) max_pool2d_2x2_cols(x, W, Ho, Wo, done, y);
+}
+
+template <class T>
+void max_pool2d_2x2_backward_plane(const T* x, const T* dy, int64_t H, int64_t W, T* dx) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+  // rows and a column left over by an odd size get no gradient
+  if (H % 2 != 0) std::fill(dx + (H - 1) * W, dx + H * W, T(0));
+  int64_t done = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (active_isa() != Isa::generic) {
+      max_pool2d_2x2_backward_avx2(x, dy, W, Ho, Wo, dx);
+      done = Wo;
+    }
+  }
+  if (done < Wo) max_pool2d_2x2_backward_cols(x, dy, W, Ho, Wo, done, dx);
 }
 
 template <class T>

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "ember/core/parallel.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/winograd.hpp"
 #include "ops/op_utils.hpp"
 
 namespace ember {
@@ -52,7 +54,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
 }
 
 // Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
-enum Slot { kCols, kPadded, kProduct, kSlots };
+enum Slot { kCols, kPadded, kProduct, kWinograd, kSlots };
 template <class T>
 T* scratch(Slot slot, int64_t count) {
   thread_local std::array<std::vector<T>, kSlots> buffers;
@@ -136,7 +138,10 @@ int64_t block_images(const ConvShape& s) { return std::max<int64_t>(1, (s.N + 31
 template <class T>
 void bias_grad(const T* dy, const ConvShape& s, T* db) {
   const int64_t P = s.P();
-  for (int64_t o = 0; o < s.O; ++o) {
+  // channels in parallel (each channel's sum is in a fixed order), when there is enough to read
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, s.N * P));
+  parallel_for(0, s.O, grain, [&](int64_t o0, int64_t o1) {
+  for (int64_t o = o0; o < o1; ++o) {
     T lanes[8] = {};
     for (int64_t n = 0; n < s.N; ++n) {
       const T* row = dy + (n * s.O + o) * P;
@@ -148,6 +153,7 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
     db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
             ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
   }
+  });
 }
 
 // Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each null
@@ -195,6 +201,80 @@ void conv_backward(const T* x, const T* w, const T* dy, const ConvShape& s, T* d
       }
   }
   if (db != nullptr) bias_grad(dy, s, db);
+}
+
+// ---- 3x3 stride-1 convolutions of enough channels: Winograd F(2x2, 3x3) (kernels/winograd) ----
+
+// Whether conv2d takes the Winograd path: f32, a 3x3 kernel with stride and dilation 1, one group,
+// padding up to 2, and enough channels for its small products to pay (a one-channel first layer
+// stays on im2col).
+bool use_winograd(const ConvShape& s, DType dt) {
+  static const bool off = std::getenv("EMBER_CONV_IM2COL") != nullptr;  // for A/B timing
+  return !off && dt == DType::f32 &&
+         kernels::winograd_applies(s.g.kh, s.g.kw, s.g.sh, s.g.sw, s.g.dh, s.g.dw, s.groups,
+                                   s.g.ph, s.g.pw, s.g.H, s.g.W) &&
+         s.g.C >= 4 && s.O >= 4;
+}
+
+kernels::WinogradGeometry winograd_geometry(const ConvShape& s) {
+  return {s.g.C, s.O, s.g.H, s.g.W, s.g.ph, s.g.pw};
+}
+
+// Images per Winograd call: its tiles' transforms (about 300 KB for the MNIST CNN's second
+// layer) stay in L2.
+constexpr int64_t kWinogradImages = 2;
+
+// Images per backward block, whose transformed-weight gradient is one partial sum: fixed by the
+// batch size, never by the thread count.
+int64_t winograd_block_images(const ConvShape& s) {
+  return std::max<int64_t>(kWinogradImages, (s.N + 31) / 32 / kWinogradImages * kWinogradImages);
+}
+
+// x: [N, C, H, W], w: [O, C, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]
+void winograd_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
+                           float* y) {
+  const kernels::WinogradGeometry g = winograd_geometry(s);
+  std::vector<float> u(static_cast<size_t>(16 * s.O * s.g.C));
+  kernels::winograd_weights(w, g, u.data());
+  const int64_t units = (s.N + kWinogradImages - 1) / kWinogradImages;
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P();
+  for_each_unit(units, [&](int64_t unit) {
+    const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
+    float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
+    kernels::winograd_forward(x + n0 * in, u.data(), bias, g, n, y + n0 * out, scratch_buf);
+  });
+}
+
+// Gradients given dy [N, O, Ho, Wo]: dx [N, C, H, W], dw [O, C, 3, 3] (each null when not
+// needed). Per block, the transformed-weight gradient partial; then their sum in block order.
+void winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
+                            float* dx, float* dw) {
+  const kernels::WinogradGeometry g = winograd_geometry(s);
+  const int64_t UC = 16 * s.O * s.g.C;
+  std::vector<float> u(static_cast<size_t>(UC));
+  kernels::winograd_weights(w, g, u.data());
+  const int64_t per_block = winograd_block_images(s);
+  const int64_t blocks = (s.N + per_block - 1) / per_block;
+  std::vector<float> partials(dw != nullptr ? static_cast<size_t>(blocks * UC) : 0);
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P();
+  for_each_unit(blocks, [&](int64_t b) {
+    const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
+    for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
+      const int64_t n = std::min(kWinogradImages, b1 - n0);
+      float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
+      kernels::winograd_backward(x + n0 * in, u.data(), dy + n0 * out, g, n,
+                                 dx != nullptr ? dx + n0 * in : nullptr,
+                                 dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0,
+                                 scratch_buf);
+    }
+  });
+  if (dw != nullptr) {
+    for (int64_t b = 1; b < blocks; ++b) {
+      const float* p = partials.data() + b * UC;
+      for (int64_t k = 0; k < UC; ++k) partials[static_cast<size_t>(k)] += p[k];
+    }
+    kernels::winograd_weights_backward(partials.data(), g, dw);
+  }
 }
 
 std::string pair_str(std::array<int64_t, 2> a) {
@@ -264,8 +344,14 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
   if (out.numel() > 0) {
     dispatch_real(dt, [&](auto tag) {
       using T = decltype(tag);
-      conv_forward<T>(xc.data_ptr<T>(), wc.data_ptr<T>(), bc.defined() ? bc.data_ptr<T>() : nullptr,
-                      s, out.data_ptr<T>());
+      const T* pb = bc.defined() ? bc.data_ptr<T>() : nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        if (use_winograd(s, dt)) {
+          winograd_conv_forward(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
+          return;
+        }
+      }
+      conv_forward<T>(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
     });
   }
 
@@ -276,8 +362,8 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
     const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
     // dx needs only the weight, dw only the input: keep no more alive than the backward reads
     record("conv2d", out, inputs,
-           [xs = need_w ? xc : Tensor(), ws = need_x ? wc : Tensor(), s, dt, need_x, need_w, has_b,
-            need_b](const Tensor& g) {
+           [xs = need_w ? xc : Tensor(), ws = need_x || use_winograd(s, dt) ? wc : Tensor(), s, dt,
+            need_x, need_w, has_b, need_b](const Tensor& g) {
              Tensor dx = need_x ? empty({s.N, s.Cin(), s.g.H, s.g.W}, dt) : Tensor();
              Tensor dw = need_w ? empty({s.O, s.g.C, s.g.kh, s.g.kw}, dt) : Tensor();
              Tensor db = need_b ? empty({s.O}, dt) : Tensor();
@@ -285,9 +371,20 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
                for (Tensor* z : {&dx, &dw, &db})
                  if (z->defined()) z->zero_();
              } else {
+               const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
+               if (use_winograd(s, dt)) {
+                 const float* pg = gc.data_ptr<float>();
+                 winograd_conv_backward(need_w ? xs.data_ptr<float>() : nullptr,
+                                        ws.data_ptr<float>(), pg, s,
+                                        need_x ? dx.data_ptr<float>() : nullptr,
+                                        need_w ? dw.data_ptr<float>() : nullptr);
+                 if (need_b) bias_grad(pg, s, db.data_ptr<float>());
+                 std::vector<Tensor> grads{dx, dw};
+                 if (has_b) grads.push_back(db);
+                 return grads;
+               }
                const int64_t blocks = (s.N + block_images(s) - 1) / block_images(s);
                Tensor dw_blocks = need_w ? empty({blocks, s.O * s.K()}, dt) : Tensor();
-               const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
                dispatch_real(dt, [&](auto tag) {
                  using T = decltype(tag);
                  auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };

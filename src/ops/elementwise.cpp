@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ember/core/parallel.hpp"
 #include "ember/ops/reduce.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/vmath.hpp"
@@ -17,6 +18,10 @@ using autograd::record;
 using ops_detail::broadcast_strides;
 
 namespace {
+
+// Elements per parallel chunk of a memory-bound element-wise loop: below about twice this, the
+// loop runs inline (waking a worker costs more than the work).
+constexpr int64_t kElementwiseGrain = int64_t{1} << 16;
 
 // Applies f elementwise to a and b (broadcast) computed in `compute` dtype, output in `out_dtype`
 // (either `compute` or u8 for comparisons).
@@ -249,11 +254,41 @@ Tensor tanh(const Tensor& a) {
 }
 
 Tensor relu(const Tensor& a) {
-  Tensor out = unary_apply(a, a.dtype(), [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  Tensor out;
+  if (a.dtype() == DType::f32 && a.is_contiguous()) {
+    // the common case, split over the pool (element by element: same bits for any split)
+    out = empty(a.shape(), a.dtype());
+    const float* x = a.data_ptr<float>();
+    float* y = out.data_ptr<float>();
+    parallel_for(0, a.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    });
+  } else {
+    out = unary_apply(a, a.dtype(), [](auto x) { return x > 0 ? x : decltype(x)(0); });
+  }
   if (needs_grad({&a})) {
     // gradient 0 at the kink x == 0, as PyTorch
+    // where(out > 0, g, 0) is the rule; the fused loop below computes the same in one pass
+    // when no graph is being built through the gradient.
     record("relu", out, {a}, [od = out.detach()](const Tensor& g) {
-      return std::vector<Tensor>{where(od > 0, g, 0.0)};
+      if (g.requires_grad() || g.dtype() != od.dtype() || g.shape() != od.shape() ||
+          !g.is_contiguous() || !is_floating(od.dtype())) {
+        return std::vector<Tensor>{where(od > 0, g, 0.0)};
+      }
+      Tensor dx = empty(od.shape(), od.dtype());
+      dispatch_dtype(od.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_floating_point_v<T>) {
+          const T* y = od.data_ptr<T>();
+          const T* dy = g.data_ptr<T>();
+          T* out = dx.data_ptr<T>();
+          // element by element, so any split gives the same bits; small tensors run inline
+          parallel_for(0, od.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+            kernels::relu_backward(y + b, dy + b, out + b, e - b);
+          });
+        }
+      });
+      return std::vector<Tensor>{dx};
     });
   }
   return out;

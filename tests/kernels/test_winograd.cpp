@@ -1,0 +1,105 @@
+// The Winograd F(2x2, 3x3) kernels against the reference convolution loops (conv2d_reference and
+// conv2d_backward_reference, in double), on odd and even sizes, every padding 0..2, one and
+// several images per call, on both instruction-set paths.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/conv.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/winograd.hpp"
+
+using namespace ember::kernels;
+
+namespace {
+
+struct Case {
+  int64_t n, C, O, H, W, ph, pw;
+};
+
+std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+// |a - b| <= tol * (1 + max |b|), per element
+void expect_close(const std::vector<float>& a, const std::vector<double>& b, double tol,
+                  const char* what, const Case& c) {
+  ASSERT_EQ(a.size(), b.size());
+  double scale = 1.0;
+  for (double v : b) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], tol * scale)
+        << what << " at " << i << ": n " << c.n << " C " << c.C << " O " << c.O << " H " << c.H
+        << " W " << c.W << " pad " << c.ph << "," << c.pw;
+}
+
+}  // namespace
+
+TEST(Winograd, MatchesReferenceForwardAndBackward) {
+  const std::vector<Case> cases = {
+      {1, 1, 1, 3, 3, 0, 0},  {2, 3, 5, 6, 7, 1, 1},   {1, 4, 4, 5, 5, 2, 2},
+      {3, 16, 32, 14, 14, 1, 1}, {2, 5, 3, 9, 4, 0, 2}, {1, 2, 7, 1, 1, 1, 1},
+      {2, 8, 6, 11, 13, 2, 0}, {1, 17, 9, 4, 3, 1, 1},
+  };
+  const Isa saved = active_isa();  // EMBER_ISA may have chosen it
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (Isa isa : {Isa::generic, Isa::avx2}) {
+    force_isa(isa);
+    for (const Case& c : cases) {
+      const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
+      ASSERT_TRUE(winograd_applies(3, 3, 1, 1, 1, 1, 1, c.ph, c.pw, c.H, c.W));
+      const int64_t Ho = g.Ho(), Wo = g.Wo();
+      std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
+          w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
+          dy(static_cast<size_t>(c.n * c.O * Ho * Wo));
+      for (auto* v : {&x, &w, &b, &dy})
+        for (float& e : *v) e = dist(rng);
+      // the reference, in double
+      const ConvGeometry rg{c.C, c.H, c.W, 3, 3, 1, 1, c.ph, c.pw, 1, 1, Ho, Wo};
+      const auto xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+      std::vector<double> y_ref(dy.size()), dx_ref(x.size()), dw_ref(w.size()), db_ref(b.size());
+      conv2d_reference(xd.data(), wd.data(), bd.data(), c.n, c.O, 1, rg, y_ref.data());
+      conv2d_backward_reference(xd.data(), wd.data(), dyd.data(), c.n, c.O, 1, rg, dx_ref.data(),
+                                dw_ref.data(), db_ref.data());
+      // Winograd, one call for all images (forward) and one per image (backward, accumulating)
+      std::vector<float> u(static_cast<size_t>(16 * c.O * c.C));
+      winograd_weights(w.data(), g, u.data());
+      std::vector<float> scratch(static_cast<size_t>(winograd_scratch_size(g, c.n)));
+      std::vector<float> y(dy.size(), -9.f), dx(x.size(), -9.f), du(u.size(), -9.f),
+          dw(w.size(), -9.f);
+      winograd_forward(x.data(), u.data(), b.data(), g, c.n, y.data(), scratch.data());
+      const int64_t in = c.C * c.H * c.W, out = c.O * Ho * Wo;
+      for (int64_t i = 0; i < c.n; ++i)
+        winograd_backward(x.data() + i * in, u.data(), dy.data() + i * out, g, 1,
+                          dx.data() + i * in, du.data(), i > 0, scratch.data());
+      winograd_weights_backward(du.data(), g, dw.data());
+      // float error of sums of ~9 C (forward, dx) or 9 n Ho Wo (dw) products of values in [-1, 1]
+      const double tol = 1e-5 * std::sqrt(static_cast<double>(9 * std::max(c.C, c.O)));
+      expect_close(y, y_ref, tol, "y", c);
+      expect_close(dx, dx_ref, tol, "dx", c);
+      expect_close(dw, dw_ref, 1e-5 * std::sqrt(static_cast<double>(c.n * Ho * Wo)), "dw", c);
+      // the whole batch in one backward call gives the same dx and close dw
+      std::vector<float> dx_all(x.size(), -9.f), du_all(u.size(), -9.f);
+      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx_all.data(), du_all.data(), false,
+                        scratch.data());
+      EXPECT_EQ(dx_all, dx);
+      std::vector<float> dw_all(w.size());
+      winograd_weights_backward(du_all.data(), g, dw_all.data());
+      expect_close(dw_all, dw_ref, 1e-5 * std::sqrt(static_cast<double>(c.n * Ho * Wo)), "dw all",
+                   c);
+    }
+  }
+  force_isa(saved);
+}
+
+TEST(Winograd, AppliesOnlyTo3x3Stride1) {
+  EXPECT_TRUE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 1, 1, 28, 28));
+  EXPECT_FALSE(winograd_applies(3, 3, 2, 2, 1, 1, 1, 1, 1, 28, 28));  // stride 2
+  EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 2, 2, 1, 1, 1, 28, 28));  // dilation 2
+  EXPECT_FALSE(winograd_applies(5, 5, 1, 1, 1, 1, 1, 2, 2, 28, 28));  // 5x5
+  EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 2, 1, 1, 28, 28));  // groups
+  EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 3, 3, 28, 28));  // padding 3
+  EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 0, 0, 2, 5));    // no output row
+}
