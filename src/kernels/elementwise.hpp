@@ -89,7 +89,12 @@ void where_loop(const std::vector<std::int64_t>& shape, const C* c, const std::i
 // A select, not a multiply, so an infinite or NaN dy where y <= 0 still gives 0.
 template <class T>
 void relu_backward(const T* __restrict y, const T* __restrict dy, T* __restrict dx, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  // both loads unconditional, so the compiler turns the select into vector blends
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T d = dy[i];
+    const T v = y[i];
+    dx[i] = v > T(0) ? d : T(0);
+  }
 }
 
 }  // namespace ember::kernels

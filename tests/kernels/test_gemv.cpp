@@ -44,7 +44,7 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
 #include "kernels/convert.hpp"
 
 TEST(Convert, U8ToUnitFloatIsExactDivision) {
-  std::vector<std::uint8_t> src(1000);
+  std::vector<std::uint8_t> src(1000);  // every byte value, in a scrambled order
   for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>((i * 37) % 256);
   std::vector<float> fast(src.size()), ref(src.size());
   for (Isa isa : {Isa::generic, Isa::avx2}) {
