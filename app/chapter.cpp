@@ -13,6 +13,7 @@
 #include "chapter_report.hpp"
 #include "common.hpp"
 #include "ember/ember.hpp"
+#include "models.hpp"
 
 namespace ember_app {
 
@@ -374,23 +375,27 @@ void Chapter::stage_simple_net() {
 
 void Chapter::stage_cnn() {
   const auto start = Clock::now();
-  heading("6. Going deeper: a small convolutional network on the same 3s and 7s");
-  SampleLoaders loaders(split_, data::Layout::image, opt_.seed, 128, 512);
+  heading("6. Going deeper: a small residual network on the same 3s and 7s");
+  SampleLoaders loaders(split_, data::Layout::image, opt_.seed, 128, 512);  // batch 128
   Generator& gen = loaders.gen;
-  // conv(1->16) ReLU maxpool, conv(16->32) ReLU maxpool, Linear(32*7*7 -> 1): one logit, 3 or 7
-  auto cnn = nn::make_sequential({nn::make_conv2d(1, 16, {3, 3}, gen, {1, 1}, {1, 1}),
-                                  nn::make_relu(), nn::make_max_pool2d({2, 2}),
-                                  nn::make_conv2d(16, 32, {3, 3}, gen, {1, 1}, {1, 1}),
-                                  nn::make_relu(), nn::make_max_pool2d({2, 2}), nn::make_flatten(),
-                                  nn::make_linear(32 * 7 * 7, 1, gen)});
-  say("%s\n", cnn->repr().c_str());
-  auto opt = std::make_shared<optim::Adam>(cnn->parameters(), 1e-3);
-  Learner learn(cnn, loaders.train, loaders.valid, opt, nn::binary_cross_entropy_with_logits,
+  // the app's `resnet`: a conv stem with batch norm, three residual blocks, average pooling, one
+  // logit (3 or 7); trained with AdamW and the one-cycle schedule on lightly shifted and rotated
+  // images, as fast.ai trains its resnet18 (which reaches 0.9971 here).
+  const ModelSpec spec = make_model("resnet", 28, 28, 2, gen);
+  say("%s\n", spec.model->repr().c_str());
+  data::AugmentOptions augment;
+  augment.max_shift = 2;
+  augment.max_degrees = 10;
+  loaders.train.transform(data::random_affine(augment, opt_.seed));
+  auto opt = std::make_shared<optim::AdamW>(spec.model->parameters(), 1e-2, 0.9, 0.999, 1e-8, 0.01);
+  Learner learn(spec.model, loaders.train, loaders.valid, opt, nn::binary_cross_entropy_with_logits,
                 {{"batch_accuracy", nn::batch_accuracy}});
   learn.quiet(opt_.json);
-  const int n_epochs = opt_.quick ? 1 : 3;
-  say("Learner.fit_one_cycle(%d, 3e-3), Adam, binary cross-entropy:\n", n_epochs);
-  learn.fit_one_cycle(n_epochs, 3e-3);
+  const int n_epochs = opt_.quick ? 1 : 2;
+  say("Learner.fit_one_cycle(%d, 1e-2), AdamW, binary cross-entropy, random shifts and "
+      "rotations:\n",
+      n_epochs);
+  learn.fit_one_cycle(n_epochs, 1e-2);
   const auto& h = learn.history();
   const double acc = h.back().metrics.at(0);
   say("validation accuracy %.4f (the chapter's resnet18: 0.9971)\n", acc);
