@@ -13,6 +13,8 @@ namespace ember::kernels {
 
 namespace {
 
+constexpr int64_t kMinChunkWork = 262144;
+
 // ---- plain references ----
 float dot_plain(const float* a, const float* x, int64_t n) {
   // eight partial sums, as the AVX2 kernel keeps, so both paths sum in a similar order
@@ -64,7 +66,8 @@ using AxpyFn = void (*)(float, const float*, float*, int64_t);
 // y[i] (stride incy) = dot(A row i, x) for i < rows, rows of A contiguous with leading dim lda.
 void rows_dot(int64_t rows, int64_t K, const float* A, int64_t lda, const float* x, float beta,
               float* y, int64_t incy, DotFn dot) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(K, 1));
+  // at least ~256K multiply-adds per chunk: waking a worker costs more than smaller chunks save
+  const int64_t grain = std::max<int64_t>(1, kMinChunkWork / std::max<int64_t>(K, 1));
   parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {
       const float d = dot(A + i * lda, x, K);
@@ -76,7 +79,7 @@ void rows_dot(int64_t rows, int64_t K, const float* A, int64_t lda, const float*
 // y[j] (contiguous, n of them) = beta*y + sum_k x[k] * A[k, j] (rows of A contiguous, lda).
 void rows_axpy(int64_t n, int64_t K, const float* A, int64_t lda, const float* x, int64_t incx,
                float beta, float* y, AxpyFn axpy) {
-  const int64_t grain = std::max<int64_t>(64, 32768 / std::max<int64_t>(K, 1));
+  const int64_t grain = std::max<int64_t>(64, kMinChunkWork / std::max<int64_t>(K, 1));
   parallel_for(0, n, grain, [&](int64_t j0, int64_t j1) {
     float* yy = y + j0;
     const int64_t len = j1 - j0;
