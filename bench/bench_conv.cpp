@@ -1,6 +1,7 @@
-// GFLOP/s of conv2d (im2col + sgemm), forward and backward, on 1 thread and on all, for the
-// layers of the MNIST CNN (issue 6) and a few residual-network layers, beside the sgemm figure
-// for 256x784x30 that the convolutions are lowered onto.
+// GFLOP/s of conv2d (the path conv2d picks: direct for the one-channel first layer, Winograd for
+// 3x3 stride 1, else im2col + sgemm; EMBER_CONV_IM2COL=1 forces im2col), forward and backward, on 1
+// thread and on all, for the layers of the MNIST CNN (issue 6) and a few residual-network layers,
+// beside the sgemm figure for 256x784x30 that the convolutions are lowered onto.
 //
 //   bench_conv            all shapes
 //   bench_conv --quick    the two MNIST CNN layers only

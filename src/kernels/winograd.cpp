@@ -1,12 +1,21 @@
 // Winograd F(2x2, 3x3) convolution; see winograd.hpp.
 //
-// Layouts for a call on n images, T = n * tiles columns (tile t of image i at i*tiles + ty*TW + tx):
-//   V[16][C][T]   transformed input tiles        M[16][O][T]   products (and dM in backward)
+// Layouts for a call on n images, T = n * tiles columns (tile t of image i at i*tiles + ty*TW +
+// tx), rows ld = round8(T) apart, the columns [T, ld) zero:
+//   V[16][C][ld]  transformed input tiles        M[16][O][ld]  products (and dM in backward)
 //   u[16][O][C]   transformed weights
-// The transforms run along whole rows of tiles so the compiler vectorises them; the 16 products
-// per position are sgemm calls (which run inline on the calling thread inside a parallel region).
-// The transform bodies are compiled twice, plain and for AVX2+FMA, and chosen by active_isa().
+// Two paths, chosen by active_isa():
+//  - AVX2: the transforms' column steps take 8 tiles per vector (even/odd columns split and
+//    joined by permutes), and the 16 products per position run straight on V and M, no packing:
+//    M[p] = u[p] V[p] by 4 rows x 24 columns of register-blocked FMAs, dV[p] = u[p]^T dM[p] the
+//    same with u read transposed, du[p] = dM[p] V[p]^T by 4 x 3 blocks of 8-lane dot products.
+//    Partial last vectors are stored whole where the floats past them are written again later
+//    (masked stores are slow on AMD CPUs), else through a mask.
+//  - plain: scalar column steps and sgemm products, kept as the reference the tests compare the
+//    AVX2 path against.
 #include "kernels/winograd.hpp"
+
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,9 +28,27 @@ namespace {
 struct Sizes {
   int64_t TH, TW, tiles, Hp, Wp, Ho, Wo;
   explicit Sizes(const WinogradGeometry& g)
-      : TH(g.TH()), TW(g.TW()), tiles(g.tiles()), Hp(2 * g.TH() + 2), Wp(2 * g.TW() + 2),
-        Ho(g.Ho()), Wo(g.Wo()) {}
+      : TH(g.TH()),
+        TW(g.TW()),
+        tiles(g.tiles()),
+        Hp(2 * g.TH() + 2),
+        Wp(2 * g.TW() + 2),
+        Ho(g.Ho()),
+        Wo(g.Wo()),
+        Wr(Wp + 16) {}
+  int64_t Wr;  // width of the scratch rows: 16 spare floats for whole-vector reads past the end
 };
+
+// Row stride of V and M for T tile columns: T rounded up to the vector width; the columns
+// [T, ld) are kept zero so the products may run over whole vectors.
+inline int64_t row_stride(int64_t T) { return (T + 7) / 8 * 8; }
+
+// Zeroes the columns [T, ld) of `rows` rows of a [rows][ld] array.
+inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
+  const int64_t ld = row_stride(T);
+  if (ld == T) return;
+  for (int64_t r = 0; r < rows; ++r) std::fill(a + r * ld + T, a + (r + 1) * ld, 0.0f);
+}
 
 // Scratch layout: V, M, one padded plane, 4 transformed rows (or 16 rows of TW for dx).
 struct Scratch {
@@ -29,7 +56,7 @@ struct Scratch {
 };
 Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles;
+  const int64_t T = row_stride(n * z.tiles);
   Scratch r;
   r.V = s;
   r.M = r.V + 16 * g.C * T;
@@ -38,17 +65,207 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   return r;
 }
 
+// ---- AVX2 steps of the transforms, 8 tiles per vector (a partial last vector through a mask) ----
+
+__attribute__((target("avx2"))) inline __m256i lanes_below(int64_t k) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
+}
+
+// a = [a0..a7], b = [b0..b7] -> even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 a3 .. b7]
+__attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m256& even,
+                                                         __m256& odd) {
+  const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  a = _mm256_permutevar8x32_ps(a, idx);
+  b = _mm256_permutevar8x32_ps(b, idx);
+  even = _mm256_permute2f128_ps(a, b, 0x20);
+  odd = _mm256_permute2f128_ps(a, b, 0x31);
+}
+
+// The inverse: even, odd -> lo = [e0 o0 e1 o1 .. e3 o3], hi = [e4 o4 .. e7 o7]
+__attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, __m256& lo,
+                                                       __m256& hi) {
+  const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
+  lo = _mm256_permute2f128_ps(l, h, 0x20);
+  hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+
+// The column step of the input transform on one row t of a tile row (t has 16 readable floats
+// past its 2 TW + 2): v0..v3[tx] = t[2tx] - t[2tx+2], t[2tx+1] + t[2tx+2], t[2tx+2] - t[2tx+1],
+// t[2tx+1] - t[2tx+3], as the scalar loop. `room`: floats writable from each v (past TW they
+// hold columns the caller writes later or clears): whole-vector stores where it allows, since a
+// masked store is slow on some CPUs (AMD).
+__attribute__((target("avx2,fma"))) void input_columns_avx2(const float* t, int64_t TW,
+                                                            int64_t room, float* v0, float* v1,
+                                                            float* v2, float* v3) {
+  for (int64_t tx = 0; tx < TW; tx += 8) {
+    __m256 e0, o0, e1, o1;
+    deinterleave(_mm256_loadu_ps(t + 2 * tx), _mm256_loadu_ps(t + 2 * tx + 8), e0, o0);
+    deinterleave(_mm256_loadu_ps(t + 2 * tx + 2), _mm256_loadu_ps(t + 2 * tx + 10), e1, o1);
+    const __m256 r0 = _mm256_sub_ps(e0, e1), r1 = _mm256_add_ps(o0, e1), r2 = _mm256_sub_ps(e1, o0),
+                 r3 = _mm256_sub_ps(o0, o1);
+    if (tx + 8 <= room) {
+      _mm256_storeu_ps(v0 + tx, r0);
+      _mm256_storeu_ps(v1 + tx, r1);
+      _mm256_storeu_ps(v2 + tx, r2);
+      _mm256_storeu_ps(v3 + tx, r3);
+    } else {
+      const __m256i k = lanes_below(TW - tx);
+      _mm256_maskstore_ps(v0 + tx, k, r0);
+      _mm256_maskstore_ps(v1 + tx, k, r1);
+      _mm256_maskstore_ps(v2 + tx, k, r2);
+      _mm256_maskstore_ps(v3 + tx, k, r3);
+    }
+  }
+}
+
+// Stores lo, hi (16 floats) at dst, only the first `count` of them; whole vectors where dst + 16
+// stays below `end` (the floats past count are written again later).
+__attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, __m256 hi,
+                                                        int64_t count, const float* end) {
+  if (count >= 16 || dst + 16 <= end) {
+    _mm256_storeu_ps(dst, lo);
+    _mm256_storeu_ps(dst + 8, hi);
+    return;
+  }
+  _mm256_maskstore_ps(dst, lanes_below(count), lo);
+  if (count > 8) _mm256_maskstore_ps(dst + 8, lanes_below(count - 8), hi);
+}
+
+// The output transform of one tile row: m[16] rows of products (readable 8 floats past TW),
+// y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar loop's arithmetic.
+__attribute__((target("avx2,fma"))) void output_row_avx2(const float* const* m, float bias,
+                                                         int64_t TW, int64_t Wo, float* y0,
+                                                         float* y1, const float* end) {
+  const __m256 b = _mm256_set1_ps(bias);
+  // y0's last vector may run into y1 only while y1 is still to be written (one vector a row)
+  const float* end0 = y1 != nullptr && TW > 8 ? y1 : end;
+  for (int64_t tx = 0; tx < TW; tx += 8) {
+    __m256 a[4], d[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m256 m0 = _mm256_loadu_ps(m[j] + tx), m1 = _mm256_loadu_ps(m[4 + j] + tx);
+      const __m256 m2 = _mm256_loadu_ps(m[8 + j] + tx), m3 = _mm256_loadu_ps(m[12 + j] + tx);
+      a[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+      d[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    const int64_t count = Wo - 2 * tx;
+    __m256 lo, hi;
+    const __m256 y00 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]), b);
+    const __m256 y01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b);
+    interleave(y00, y01, lo, hi);
+    store_first(y0 + 2 * tx, lo, hi, count, end0);
+    if (y1 != nullptr) {
+      const __m256 y10 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b);
+      const __m256 y11 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b);
+      interleave(y10, y11, lo, hi);
+      store_first(y1 + 2 * tx, lo, hi, count, end);
+    }
+  }
+}
+
+// Loads the first `count` of 16 floats at src (the rest 0) as even and odd columns.
+__attribute__((target("avx2"))) inline void load_first(const float* src, int64_t count,
+                                                       const float* end, __m256& even,
+                                                       __m256& odd) {
+  __m256 lo, hi;
+  if (count >= 16) {
+    lo = _mm256_loadu_ps(src);
+    hi = _mm256_loadu_ps(src + 8);
+  } else if (src + 16 <= end) {
+    lo = _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(lanes_below(count)));
+    hi = _mm256_and_ps(_mm256_loadu_ps(src + 8), _mm256_castsi256_ps(lanes_below(count - 8)));
+  } else {
+    lo = _mm256_maskload_ps(src, lanes_below(count));
+    hi = count > 8 ? _mm256_maskload_ps(src + 8, lanes_below(count - 8)) : _mm256_setzero_ps();
+  }
+  deinterleave(lo, hi, even, odd);
+}
+
+// The gradient output transform of one tile row: g0, g1 (null when past Ho) the rows of dy,
+// Wo wide, into m[16] rows of TW; the scalar loop's arithmetic.
+__attribute__((target("avx2,fma"))) void grad_output_row_avx2(const float* g0, const float* g1,
+                                                              int64_t TW, int64_t Wo,
+                                                              const float* end, int64_t room,
+                                                              float* const* m) {
+  for (int64_t tx = 0; tx < TW; tx += 8) {
+    const int64_t count = Wo - 2 * tx;
+    __m256 d00, d01, d10 = _mm256_setzero_ps(), d11 = _mm256_setzero_ps();
+    load_first(g0 + 2 * tx, count, end, d00, d01);
+    if (g1 != nullptr) load_first(g1 + 2 * tx, count, end, d10, d11);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 r[4][2] = {{d00, d01},
+                            {_mm256_add_ps(d00, d10), _mm256_add_ps(d01, d11)},
+                            {_mm256_sub_ps(d00, d10), _mm256_sub_ps(d01, d11)},
+                            {_mm256_sub_ps(zero, d10), _mm256_sub_ps(zero, d11)}};
+    const bool full = tx + 8 <= room;
+    const __m256i k = lanes_below(TW - tx);
+    for (int q = 0; q < 4; ++q) {
+      const __m256 out[4] = {r[q][0], _mm256_add_ps(r[q][0], r[q][1]),
+                             _mm256_sub_ps(r[q][0], r[q][1]), _mm256_sub_ps(zero, r[q][1])};
+      for (int j = 0; j < 4; ++j) {
+        if (full) {
+          _mm256_storeu_ps(m[4 * q + j] + tx, out[j]);
+        } else {
+          _mm256_maskstore_ps(m[4 * q + j] + tx, k, out[j]);
+        }
+      }
+    }
+  }
+}
+
+// The column step of the gradient input transform on one row k of a tile row: even column 2tx
+// gets c0(tx) + c2(tx - 1), odd column 2tx + 1 gets c1(tx) + c3(tx - 1), with c = [v0,
+// v1 - v2 + v3, -v0 + v1 + v2, -v3]; the last tile's c2, c3 go to columns 2 TW, 2 TW + 1. q has
+// 16 writable floats past 2 TW + 2; v0..v3 are readable 8 floats past TW.
+__attribute__((target("avx2,fma"))) void grad_input_columns_avx2(const float* v0, const float* v1,
+                                                                 const float* v2, const float* v3,
+                                                                 int64_t TW, float* q) {
+  const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+  __m256 carry2 = _mm256_setzero_ps(), carry3 = _mm256_setzero_ps();  // c2, c3 of tile tx - 1
+  float last2 = 0.0f, last3 = 0.0f;
+  for (int64_t tx = 0; tx < TW; tx += 8) {
+    const __m256 keep = _mm256_castsi256_ps(lanes_below(TW - tx));  // lanes past TW read as 0
+    const __m256 a = _mm256_and_ps(_mm256_loadu_ps(v0 + tx), keep);
+    const __m256 b = _mm256_and_ps(_mm256_loadu_ps(v1 + tx), keep);
+    const __m256 c = _mm256_and_ps(_mm256_loadu_ps(v2 + tx), keep);
+    const __m256 d = _mm256_and_ps(_mm256_loadu_ps(v3 + tx), keep);
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 c1 = _mm256_add_ps(_mm256_sub_ps(b, c), d);
+    const __m256 c2 = _mm256_add_ps(_mm256_add_ps(_mm256_sub_ps(zero, a), b), c);
+    const __m256 c3 = _mm256_sub_ps(zero, d);
+    const __m256 s2 = _mm256_blend_ps(_mm256_permutevar8x32_ps(c2, rotate), carry2, 0x01);
+    const __m256 s3 = _mm256_blend_ps(_mm256_permutevar8x32_ps(c3, rotate), carry3, 0x01);
+    __m256 lo, hi;
+    interleave(_mm256_add_ps(a, s2), _mm256_add_ps(c1, s3), lo, hi);
+    _mm256_storeu_ps(q + 2 * tx, lo);
+    _mm256_storeu_ps(q + 2 * tx + 8, hi);
+    carry2 = _mm256_permutevar8x32_ps(c2, _mm256_set1_epi32(7));
+    carry3 = _mm256_permutevar8x32_ps(c3, _mm256_set1_epi32(7));
+    if (tx + 8 >= TW) {
+      alignas(32) float l2[8], l3[8];
+      _mm256_store_ps(l2, c2);
+      _mm256_store_ps(l3, c3);
+      last2 = l2[TW - tx - 1];
+      last3 = l3[TW - tx - 1];
+    }
+  }
+  q[2 * TW] = last2;
+  q[2 * TW + 1] = last3;
+}
+
 // V for images [0, n): per channel, the image in a zero-bordered plane, then per tile row
 // t = B^T d on whole rows, then the column step on even/odd columns.
-inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n, const Scratch& s) {
+template <bool kVec>
+inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n,
+                            const Scratch& s) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles, C = g.C;
+  const int64_t T = row_stride(n * z.tiles), C = g.C;  // T: the row stride of V
   float* plane = s.plane;
   std::fill(plane, plane + z.Hp * z.Wp, 0.0f);
   float* t0 = s.rows;
-  float* t1 = t0 + z.Wp;
-  float* t2 = t1 + z.Wp;
-  float* t3 = t2 + z.Wp;
+  float* t1 = t0 + z.Wr;
+  float* t2 = t1 + z.Wr;
+  float* t3 = t2 + z.Wr;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c) {
       const float* img = x + (i * C + c) * g.H * g.W;
@@ -73,6 +290,10 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
           float* __restrict v1 = s.V + ((4 * r + 1) * C + c) * T + col;
           float* __restrict v2 = s.V + ((4 * r + 2) * C + c) * T + col;
           float* __restrict v3 = s.V + ((4 * r + 3) * C + c) * T + col;
+          if constexpr (kVec) {
+            input_columns_avx2(t, z.TW, T - col, v0, v1, v2, v3);
+            continue;
+          }
           for (int64_t tx = 0; tx < z.TW; ++tx) {
             const float e0 = t[2 * tx], o0 = t[2 * tx + 1], e1 = t[2 * tx + 2], o1 = t[2 * tx + 3];
             v0[tx] = e0 - e1;
@@ -89,10 +310,12 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
 }
 
 // y = A^T M A (+ bias) for every output channel and tile, clipped to Ho x Wo.
+template <bool kVec>
 inline void output_transform(const float* M, const float* bias, const WinogradGeometry& g,
                              int64_t n, float* y) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles, O = g.O;
+  const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
+  const float* y_end = y + n * O * z.Ho * z.Wo;        // written in order of address, up to here
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float b = bias != nullptr ? bias[o] : 0.0f;
@@ -105,6 +328,10 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         float* __restrict y1 = y0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
         const int64_t full = z.Wo / 2;  // tiles whose two columns both exist
+        if constexpr (kVec) {
+          output_row_avx2(m, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
+          continue;
+        }
         for (int64_t tx = 0; tx < z.TW; ++tx) {
           float a[4], d[4];
           for (int j = 0; j < 4; ++j) {
@@ -125,10 +352,13 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
 }
 
 // dM = A dy A^T for every output channel and tile (dy zero outside Ho x Wo).
-inline void grad_output_transform(const float* dy, const WinogradGeometry& g, int64_t n, float* dM) {
+template <bool kVec>
+inline void grad_output_transform(const float* dy, const WinogradGeometry& g, int64_t n,
+                                  float* dM) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles, O = g.O;
+  const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
   const int64_t full = z.Wo / 2;
+  const float* dy_end = dy + n * O * z.Ho * z.Wo;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float* plane = dy + (i * O + o) * z.Ho * z.Wo;
@@ -139,13 +369,17 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
         const float* g0 = plane + 2 * ty * z.Wo;
         const float* g1 = g0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
+        if constexpr (kVec) {
+          grad_output_row_avx2(g0, row1 ? g1 : nullptr, z.TW, z.Wo, dy_end, T - col, m);
+          continue;
+        }
         for (int64_t tx = 0; tx < z.TW; ++tx) {
           const float d00 = g0[2 * tx], d01 = tx < full ? g0[2 * tx + 1] : 0.0f;
           const float d10 = row1 ? g1[2 * tx] : 0.0f;
           const float d11 = row1 && tx < full ? g1[2 * tx + 1] : 0.0f;
           // rows: [r0, r1, r2, r3] = [d0, d0 + d1, d0 - d1, -d1]; then the same along columns
-          const float r[4][2] = {{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11},
-                                 {-d10, -d11}};
+          const float r[4][2] = {
+              {d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11}, {-d10, -d11}};
           for (int k = 0; k < 4; ++k) {
             m[4 * k + 0][tx] = r[k][0];
             m[4 * k + 1][tx] = r[k][0] + r[k][1];
@@ -160,12 +394,14 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
 // dx = the sum over tiles of B dV B^T placed at each tile's input window, cropped to the image.
 // Per tile row: the column step into 4 rows of partial sums (even/odd columns combined with the
 // neighbouring tile's), then the row step added into the padded plane.
+template <bool kVec>
 inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int64_t n,
                                  const Scratch& s, float* dx) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles, C = g.C;
+  const int64_t T = row_stride(n * z.tiles), C = g.C;  // T: the row stride of V
   float* plane = s.plane;
-  float* q = s.rows;  // q[k][Wp]: row k (0..3) of the tile row after the column step
+  float* q =
+      s.rows;  // q[k][Wp] (rows Wr apart): row k (0..3) of the tile row after the column step
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c) {
       std::fill(plane, plane + z.Hp * z.Wp, 0.0f);
@@ -177,7 +413,11 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
           const float* __restrict v1 = dV + ((4 * k + 1) * C + c) * T + col;
           const float* __restrict v2 = dV + ((4 * k + 2) * C + c) * T + col;
           const float* __restrict v3 = dV + ((4 * k + 3) * C + c) * T + col;
-          float* __restrict qk = q + k * z.Wp;
+          float* __restrict qk = q + k * z.Wr;
+          if constexpr (kVec) {
+            grad_input_columns_avx2(v0, v1, v2, v3, z.TW, qk);
+            continue;
+          }
           // even column 2tx gets c0(tx) + c2(tx - 1), odd column 2tx + 1 gets c1(tx) + c3(tx - 1)
           float c2 = 0.0f, c3 = 0.0f;
           for (int64_t tx = 0; tx < z.TW; ++tx) {
@@ -196,9 +436,9 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
         float* __restrict p2 = p1 + z.Wp;
         float* __restrict p3 = p2 + z.Wp;
         const float* __restrict q0 = q;
-        const float* __restrict q1 = q + z.Wp;
-        const float* __restrict q2 = q1 + z.Wp;
-        const float* __restrict q3 = q2 + z.Wp;
+        const float* __restrict q1 = q + z.Wr;
+        const float* __restrict q2 = q1 + z.Wr;
+        const float* __restrict q3 = q2 + z.Wr;
         for (int64_t k = 0; k < z.Wp; ++k) {
           p0[k] += q0[k];
           p1[k] += q1[k] - q2[k] + q3[k];
@@ -212,72 +452,193 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
     }
 }
 
+// ---- the products of one Winograd position, straight on the V / M layout (AVX2) ----
+
+// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < R, t < ld (ld a multiple of 8):
+// RB rows by VB vectors of 8 columns in registers, k in order.
+template <int RB, int VB>
+__attribute__((target("avx2,fma"), always_inline)) inline void block_nn(int64_t K, const float* a,
+                                                                        int64_t ars, int64_t aks,
+                                                                        const float* b, int64_t ldb,
+                                                                        float* c, int64_t ldc) {
+  __m256 acc[RB][VB];
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 bv[VB];
+    for (int j = 0; j < VB; ++j) bv[j] = _mm256_loadu_ps(b + k * ldb + 8 * j);
+    for (int i = 0; i < RB; ++i) {
+      const __m256 av = _mm256_set1_ps(a[i * ars + k * aks]);
+      for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < VB; ++j) _mm256_storeu_ps(c + i * ldc + 8 * j, acc[i][j]);
+}
+
+template <int RB>
+__attribute__((target("avx2,fma"), always_inline)) inline void rows_nn(int64_t ld, int64_t K,
+                                                                       const float* a, int64_t ars,
+                                                                       int64_t aks, const float* b,
+                                                                       int64_t ldb, float* c,
+                                                                       int64_t ldc) {
+  int64_t t = 0;
+  for (; t + 24 <= ld; t += 24) block_nn<RB, 3>(K, a, ars, aks, b + t, ldb, c + t, ldc);
+  if (t + 16 <= ld) {
+    block_nn<RB, 2>(K, a, ars, aks, b + t, ldb, c + t, ldc);
+  } else if (t + 8 <= ld) {
+    block_nn<RB, 1>(K, a, ars, aks, b + t, ldb, c + t, ldc);
+  }
+}
+
+__attribute__((target("avx2,fma"), noinline)) void small_gemm_nn(int64_t R, int64_t ld, int64_t K,
+                                                                 const float* a, int64_t ars,
+                                                                 int64_t aks, const float* b,
+                                                                 float* c) {
+  int64_t r = 0;
+  for (; r + 4 <= R; r += 4) rows_nn<4>(ld, K, a + r * ars, ars, aks, b, ld, c + r * ld, ld);
+  for (; r < R; ++r) rows_nn<1>(ld, K, a + r * ars, ars, aks, b, ld, c + r * ld, ld);
+}
+
+// The 8 lanes of v summed in a fixed order.
+__attribute__((target("avx2"), always_inline)) inline float lane_sum(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
+
+// c[o, k] (+)= sum_t m[o * ld + t] * v[k * ld + t] for an RB x CB block; t over whole vectors.
+template <int RB, int CB>
+__attribute__((target("avx2,fma"), always_inline)) inline void block_nt(int64_t ld, const float* m,
+                                                                        const float* v, float* c,
+                                                                        int64_t ldc,
+                                                                        bool accumulate) {
+  __m256 acc[RB][CB];
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < CB; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ld; t += 8) {
+    __m256 vv[CB];
+    for (int j = 0; j < CB; ++j) vv[j] = _mm256_loadu_ps(v + j * ld + t);
+    for (int i = 0; i < RB; ++i) {
+      const __m256 mv = _mm256_loadu_ps(m + i * ld + t);
+      for (int j = 0; j < CB; ++j) acc[i][j] = _mm256_fmadd_ps(mv, vv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < CB; ++j) {
+      const float sum = lane_sum(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
+template <int RB>
+__attribute__((target("avx2,fma"), always_inline)) inline void rows_nt(int64_t C, int64_t ld,
+                                                                       const float* m,
+                                                                       const float* v, float* c,
+                                                                       bool accumulate) {
+  int64_t k = 0;
+  for (; k + 3 <= C; k += 3) block_nt<RB, 3>(ld, m, v + k * ld, c + k, C, accumulate);
+  for (; k < C; ++k) block_nt<RB, 1>(ld, m, v + k * ld, c + k, C, accumulate);
+}
+
+// du[O, C] (+)= m[O, ld] * v[C, ld]^T, ld a multiple of 8 (the padding columns are zero).
+__attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int64_t C, int64_t ld,
+                                                                 const float* m, const float* v,
+                                                                 float* du, bool accumulate) {
+  int64_t o = 0;
+  for (; o + 4 <= O; o += 4) rows_nt<4>(C, ld, m + o * ld, v, du + o * C, accumulate);
+  for (; o < O; ++o) rows_nt<1>(C, ld, m + o * ld, v, du + o * C, accumulate);
+}
+
+// kSmall: the products by the AVX2 small-product kernels above; else by sgemm (the path without
+// AVX2, and the reference the tests compare the other against).
+template <bool kSmall>
 inline void forward_body(const float* x, const float* u, const float* bias,
                          const WinogradGeometry& g, int64_t n, float* y, float* scratch) {
   const Scratch s = carve(g, n, scratch);
-  const int64_t T = n * g.tiles();
-  input_transform(x, g, n, s);
-  for (int p = 0; p < 16; ++p)
-    sgemm(false, false, g.O, T, g.C, u + p * g.O * g.C, g.C, s.V + p * g.C * T, T, 0.0f,
-          s.M + p * g.O * T, T);
-  output_transform(s.M, bias, g, n, y);
+  const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
+  input_transform<kSmall>(x, g, n, s);
+  clear_pad_columns(s.V, 16 * C, T);
+  for (int p = 0; p < 16; ++p) {
+    if constexpr (kSmall) {
+      small_gemm_nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
+    } else {
+      sgemm(false, false, O, T, C, u + p * O * C, C, s.V + p * C * ld, ld, 0.0f, s.M + p * O * ld,
+            ld);
+    }
+  }
+  output_transform<kSmall>(s.M, bias, g, n, y);
 }
 
+template <bool kSmall>
 inline void backward_body(const float* x, const float* u, const float* dy,
                           const WinogradGeometry& g, int64_t n, float* dx, float* du,
                           bool accumulate, float* scratch) {
   const Scratch s = carve(g, n, scratch);
-  const int64_t T = n * g.tiles(), O = g.O, C = g.C;
-  grad_output_transform(dy, g, n, s.M);
+  const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
+  grad_output_transform<kSmall>(dy, g, n, s.M);
+  clear_pad_columns(s.M, 16 * O, T);
   if (du != nullptr) {
-    input_transform(x, g, n, s);
-    for (int p = 0; p < 16; ++p)
-      sgemm(false, true, O, C, T, s.M + p * O * T, T, s.V + p * C * T, T,
-            accumulate ? 1.0f : 0.0f, du + p * O * C, C);
+    input_transform<kSmall>(x, g, n, s);
+    clear_pad_columns(s.V, 16 * C, T);
+    for (int p = 0; p < 16; ++p) {
+      if constexpr (kSmall) {
+        small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate);
+      } else {
+        sgemm(false, true, O, C, T, s.M + p * O * ld, ld, s.V + p * C * ld, ld,
+              accumulate ? 1.0f : 0.0f, du + p * O * C, C);
+      }
+    }
   }
   if (dx != nullptr) {
-    for (int p = 0; p < 16; ++p)  // dV, into V's place
-      sgemm(true, false, C, T, O, u + p * O * C, C, s.M + p * O * T, T, 0.0f, s.V + p * C * T, T);
-    grad_input_transform(s.V, g, n, s, dx);
+    for (int p = 0; p < 16; ++p) {  // dV, into V's place
+      if constexpr (kSmall) {
+        small_gemm_nn(C, ld, O, u + p * O * C, 1, C, s.M + p * O * ld, s.V + p * C * ld);
+      } else {
+        sgemm(true, false, C, T, O, u + p * O * C, C, s.M + p * O * ld, ld, 0.0f, s.V + p * C * ld,
+              ld);
+      }
+    }
+    grad_input_transform<kSmall>(s.V, g, n, s, dx);
   }
 }
 
 __attribute__((target("avx2,fma"), flatten)) void forward_avx2(const float* x, const float* u,
                                                                const float* bias,
-                                                               const WinogradGeometry& g,
-                                                               int64_t n, float* y, float* scratch) {
-  forward_body(x, u, bias, g, n, y, scratch);
+                                                               const WinogradGeometry& g, int64_t n,
+                                                               float* y, float* scratch) {
+  forward_body<true>(x, u, bias, g, n, y, scratch);
 }
 __attribute__((flatten)) void forward_generic(const float* x, const float* u, const float* bias,
                                               const WinogradGeometry& g, int64_t n, float* y,
                                               float* scratch) {
-  forward_body(x, u, bias, g, n, y, scratch);
+  forward_body<false>(x, u, bias, g, n, y, scratch);
 }
 __attribute__((target("avx2,fma"), flatten)) void backward_avx2(const float* x, const float* u,
                                                                 const float* dy,
                                                                 const WinogradGeometry& g,
                                                                 int64_t n, float* dx, float* du,
                                                                 bool accumulate, float* scratch) {
-  backward_body(x, u, dy, g, n, dx, du, accumulate, scratch);
+  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, scratch);
 }
 __attribute__((flatten)) void backward_generic(const float* x, const float* u, const float* dy,
                                                const WinogradGeometry& g, int64_t n, float* dx,
                                                float* du, bool accumulate, float* scratch) {
-  backward_body(x, u, dy, g, n, dx, du, accumulate, scratch);
+  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, scratch);
 }
 
 }  // namespace
 
 bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                       int64_t groups, int64_t ph, int64_t pw, int64_t H, int64_t W) {
-  return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
-         ph >= 0 && ph <= 2 && pw >= 0 && pw <= 2 && H + 2 * ph >= 3 && W + 2 * pw >= 3;
+  return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 && ph >= 0 &&
+         ph <= 2 && pw >= 0 && pw <= 2 && H + 2 * ph >= 3 && W + 2 * pw >= 3;
 }
 
 int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n) {
   const Sizes z(g);
-  const int64_t T = n * z.tiles;
-  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Wp + 4 * z.Wp;
+  const int64_t T = row_stride(n * z.tiles);
+  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Wp + 4 * z.Wr;
 }
 
 void winograd_weights(const float* w, const WinogradGeometry& g, float* u) {

@@ -1,4 +1,6 @@
-// conv2d: lowered onto the fast gemm through im2col, forward and backward side by side.
+// conv2d: lowered onto the fast gemm through im2col, forward and backward side by side; 3x3
+// stride-1 layers take Winograd (kernels/winograd) or, with one input channel, the direct kernels
+// (kernels/conv_direct). EMBER_CONV_IM2COL=1 forces im2col everywhere (A/B timing).
 //
 // With P = Ho*Wo pixels and K = C/groups * kh * kw, image n's columns cols[K, P] (im2col) turn
 // the convolution of each group into a product with its weight w_g[Og, K]:
@@ -19,6 +21,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/conv.hpp"
+#include "kernels/conv_direct.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd.hpp"
 #include "ops/op_utils.hpp"
@@ -141,18 +144,18 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
   // channels in parallel (each channel's sum is in a fixed order), when there is enough to read
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, s.N * P));
   parallel_for(0, s.O, grain, [&](int64_t o0, int64_t o1) {
-  for (int64_t o = o0; o < o1; ++o) {
-    T lanes[8] = {};
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* row = dy + (n * s.O + o) * P;
-      int64_t p = 0;
-      for (; p + 8 <= P; p += 8)
-        for (int k = 0; k < 8; ++k) lanes[k] += row[p + k];
-      for (; p < P; ++p) lanes[p % 8] += row[p];
+    for (int64_t o = o0; o < o1; ++o) {
+      T lanes[8] = {};
+      for (int64_t n = 0; n < s.N; ++n) {
+        const T* row = dy + (n * s.O + o) * P;
+        int64_t p = 0;
+        for (; p + 8 <= P; p += 8)
+          for (int k = 0; k < 8; ++k) lanes[k] += row[p + k];
+        for (; p < P; ++p) lanes[p % 8] += row[p];
+      }
+      db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+              ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
     }
-    db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
-            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-  }
   });
 }
 
@@ -211,8 +214,8 @@ void conv_backward(const T* x, const T* w, const T* dy, const ConvShape& s, T* d
 bool use_winograd(const ConvShape& s, DType dt) {
   static const bool off = std::getenv("EMBER_CONV_IM2COL") != nullptr;  // for A/B timing
   return !off && dt == DType::f32 &&
-         kernels::winograd_applies(s.g.kh, s.g.kw, s.g.sh, s.g.sw, s.g.dh, s.g.dw, s.groups,
-                                   s.g.ph, s.g.pw, s.g.H, s.g.W) &&
+         kernels::winograd_applies(s.g.kh, s.g.kw, s.g.sh, s.g.sw, s.g.dh, s.g.dw, s.groups, s.g.ph,
+                                   s.g.pw, s.g.H, s.g.W) &&
          s.g.C >= 4 && s.O >= 4;
 }
 
@@ -262,10 +265,9 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
     for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
       const int64_t n = std::min(kWinogradImages, b1 - n0);
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-      kernels::winograd_backward(x + n0 * in, u.data(), dy + n0 * out, g, n,
-                                 dx != nullptr ? dx + n0 * in : nullptr,
-                                 dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0,
-                                 scratch_buf);
+      kernels::winograd_backward(
+          x + n0 * in, u.data(), dy + n0 * out, g, n, dx != nullptr ? dx + n0 * in : nullptr,
+          dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0, scratch_buf);
     }
   });
   if (dw != nullptr) {
@@ -275,6 +277,63 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
     }
     kernels::winograd_weights_backward(partials.data(), g, dw);
   }
+}
+
+// ---- a one-channel 3x3 first layer: the direct kernels (kernels/conv_direct) ----
+
+// Whether conv2d takes the direct path: f32, one input channel, 3x3, stride and dilation 1, one
+// group, padding up to 2, and AVX2 (without it im2col + gemm is faster than plain loops).
+bool use_direct(const ConvShape& s, DType dt) {
+  static const bool off = std::getenv("EMBER_CONV_IM2COL") != nullptr;  // for A/B timing
+  return !off && dt == DType::f32 && kernels::active_isa() != kernels::Isa::generic &&
+         kernels::conv3x3_single_channel_applies(s.g.C, s.groups, s.g.kh, s.g.kw, s.g.sh, s.g.sw,
+                                                 s.g.dh, s.g.dw, s.g.ph, s.g.pw, s.g.H, s.g.W);
+}
+
+kernels::DirectGeometry direct_geometry(const ConvShape& s) {
+  return {s.O, s.g.H, s.g.W, s.g.ph, s.g.pw};
+}
+
+// Images per direct call (the forward's unit of work and the backward's fixed partial-sum block).
+int64_t direct_block_images(const ConvShape& s) { return std::max<int64_t>(1, (s.N + 31) / 32); }
+
+// x: [N, 1, H, W], w: [O, 1, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]
+void direct_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
+                         float* y) {
+  const kernels::DirectGeometry g = direct_geometry(s);
+  constexpr int64_t kImages = 4;
+  const int64_t units = (s.N + kImages - 1) / kImages;
+  const int64_t in = s.g.H * s.g.W, out = s.O * s.P();
+  for_each_unit(units, [&](int64_t unit) {
+    const int64_t n0 = unit * kImages, n = std::min(kImages, s.N - n0);
+    float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
+    kernels::conv3x3_single_channel_forward(x + n0 * in, w, bias, g, n, y + n0 * out, buf);
+  });
+}
+
+// Given dy [N, O, Ho, Wo]: dw [O, 1, 3, 3] and db [O] (either null when not needed). Per block
+// of images one [O, 10] partial, then their sum in block order.
+void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, float* dw,
+                          float* db) {
+  const kernels::DirectGeometry g = direct_geometry(s);
+  const int64_t per_block = direct_block_images(s);
+  const int64_t blocks = (s.N + per_block - 1) / per_block;
+  std::vector<float> partials(static_cast<size_t>(blocks * s.O * 10));
+  const int64_t in = s.g.H * s.g.W, out = s.O * s.P();
+  for_each_unit(blocks, [&](int64_t b) {
+    const int64_t n0 = b * per_block, n = std::min(per_block, s.N - n0);
+    float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
+    kernels::conv3x3_single_channel_backward(x + n0 * in, dy + n0 * out, g, n,
+                                             partials.data() + b * s.O * 10, buf);
+  });
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int k = 0; k < 10; ++k) {
+      float acc = partials[static_cast<size_t>(o * 10 + k)];
+      for (int64_t b = 1; b < blocks; ++b)
+        acc += partials[static_cast<size_t>((b * s.O + o) * 10 + k)];
+      if (k < 9 && dw != nullptr) dw[o * 9 + k] = acc;
+      if (k == 9 && db != nullptr) db[o] = acc;
+    }
 }
 
 std::string pair_str(std::array<int64_t, 2> a) {
@@ -350,6 +409,10 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
           winograd_conv_forward(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
           return;
         }
+        if (use_direct(s, dt)) {
+          direct_conv_forward(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
+          return;
+        }
       }
       conv_forward<T>(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
     });
@@ -379,6 +442,23 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
                                         need_x ? dx.data_ptr<float>() : nullptr,
                                         need_w ? dw.data_ptr<float>() : nullptr);
                  if (need_b) bias_grad(pg, s, db.data_ptr<float>());
+                 std::vector<Tensor> grads{dx, dw};
+                 if (has_b) grads.push_back(db);
+                 return grads;
+               }
+               if (use_direct(s, dt)) {
+                 // dw and db from the direct kernel; dx (rarely wanted of a first layer) by
+                 // im2col's transposed product
+                 const float* pg = gc.data_ptr<float>();
+                 if (need_w) {
+                   direct_conv_backward(xs.data_ptr<float>(), pg, s, dw.data_ptr<float>(),
+                                        need_b ? db.data_ptr<float>() : nullptr);
+                 } else if (need_b) {
+                   bias_grad(pg, s, db.data_ptr<float>());
+                 }
+                 if (need_x)
+                   conv_backward<float>(nullptr, ws.data_ptr<float>(), pg, s, dx.data_ptr<float>(),
+                                        nullptr, nullptr, nullptr);
                  std::vector<Tensor> grads{dx, dw};
                  if (has_b) grads.push_back(db);
                  return grads;

@@ -38,9 +38,12 @@ void expect_close(const std::vector<float>& a, const std::vector<double>& b, dou
 
 TEST(Winograd, MatchesReferenceForwardAndBackward) {
   const std::vector<Case> cases = {
-      {1, 1, 1, 3, 3, 0, 0},  {2, 3, 5, 6, 7, 1, 1},   {1, 4, 4, 5, 5, 2, 2},
-      {3, 16, 32, 14, 14, 1, 1}, {2, 5, 3, 9, 4, 0, 2}, {1, 2, 7, 1, 1, 1, 1},
-      {2, 8, 6, 11, 13, 2, 0}, {1, 17, 9, 4, 3, 1, 1},
+      {1, 1, 1, 3, 3, 0, 0},    {2, 3, 5, 6, 7, 1, 1},
+      {1, 4, 4, 5, 5, 2, 2},    {3, 16, 32, 14, 14, 1, 1},
+      {2, 5, 3, 9, 4, 0, 2},    {1, 2, 7, 1, 1, 1, 1},
+      {2, 8, 6, 11, 13, 2, 0},  {1, 17, 9, 4, 3, 1, 1},
+      {2, 9, 10, 21, 37, 1, 1},  // more than 16 tiles a row: whole vectors and a masked tail
+      {3, 5, 13, 16, 16, 2, 1},  // tile columns a multiple of 8
   };
   const Isa saved = active_isa();  // EMBER_ISA may have chosen it
   std::mt19937 rng(11);
@@ -102,4 +105,39 @@ TEST(Winograd, AppliesOnlyTo3x3Stride1) {
   EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 2, 1, 1, 28, 28));  // groups
   EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 3, 3, 28, 28));  // padding 3
   EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 0, 0, 2, 5));    // no output row
+}
+
+// The AVX2 path (vectorised transforms, small products straight on the transformed layout)
+// against the generic one (scalar transforms, sgemm products), which keeps the old arithmetic.
+TEST(Winograd, SmallProductsMatchSgemmPath) {
+  const Isa saved = active_isa();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (const Case c :
+       {Case{2, 16, 32, 14, 14, 1, 1}, Case{3, 7, 5, 19, 23, 0, 2}, Case{1, 4, 9, 2, 40, 2, 2}}) {
+    const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
+    std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
+        w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
+        dy(static_cast<size_t>(c.n * c.O * g.Ho() * g.Wo()));
+    for (auto* v : {&x, &w, &b, &dy})
+      for (float& e : *v) e = dist(rng);
+    std::vector<float> u(static_cast<size_t>(16 * c.O * c.C));
+    winograd_weights(w.data(), g, u.data());
+    std::vector<float> scratch(static_cast<size_t>(winograd_scratch_size(g, c.n)));
+    std::vector<float> y[2], dx[2], du[2];
+    for (int k = 0; k < 2; ++k) {
+      force_isa(k == 0 ? Isa::generic : Isa::avx2);
+      y[k].assign(dy.size(), -9.f);
+      dx[k].assign(x.size(), -9.f);
+      du[k].assign(u.size(), -9.f);
+      winograd_forward(x.data(), u.data(), b.data(), g, c.n, y[k].data(), scratch.data());
+      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx[k].data(), du[k].data(), false,
+                        scratch.data());
+    }
+    const std::vector<double> y0 = to_double(y[0]), dx0 = to_double(dx[0]), du0 = to_double(du[0]);
+    expect_close(y[1], y0, 1e-5, "y", c);
+    expect_close(dx[1], dx0, 1e-5, "dx", c);
+    expect_close(du[1], du0, 1e-5 * std::sqrt(static_cast<double>(c.n * g.tiles())), "du", c);
+  }
+  force_isa(saved);
 }

@@ -83,3 +83,43 @@ TEST(ConvFast, WinogradOpMatchesReference) {
     EXPECT_TRUE(allclose(b.grad(), db.to(DType::f32), 1e-4, 1e-4));
   }
 }
+
+TEST(ConvFast, DirectFirstLayerOpMatchesReferenceAndThreadCount) {
+  // one input channel, 3x3, stride 1: conv2d takes the direct path (forward, dw, db; dx by im2col)
+  const int saved_threads = get_num_threads();
+  for (std::array<int64_t, 2> pad : {std::array<int64_t, 2>{1, 1}, std::array<int64_t, 2>{2, 0}}) {
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Tensor x = random_f64({37, 1, 11, 19}, 40).to(DType::f32).requires_grad_();
+      Tensor w = random_f64({6, 1, 3, 3}, 41).to(DType::f32).requires_grad_();
+      Tensor b = random_f64({6}, 42).to(DType::f32).requires_grad_();
+      Tensor y = conv2d(x, w, b, {1, 1}, pad);
+      Tensor dy = random_f64(y.shape(), 43).to(DType::f32);
+      y.backward(dy);
+      const Tensor xd = x.detach().to(DType::f64), wd = w.detach().to(DType::f64);
+      const Tensor bd = b.detach().to(DType::f64), dyd = dy.to(DType::f64);
+      const kernels::ConvGeometry g{1,      11,     19, 3, 3,         1,        1,
+                                    pad[0], pad[1], 1,  1, y.size(2), y.size(3)};
+      Tensor yr = empty(y.shape(), DType::f64), dx = empty(x.shape(), DType::f64);
+      Tensor dw = empty(w.shape(), DType::f64), db = empty(b.shape(), DType::f64);
+      kernels::conv2d_reference(xd.data_ptr<double>(), wd.data_ptr<double>(), bd.data_ptr<double>(),
+                                37, 6, 1, g, yr.data_ptr<double>());
+      kernels::conv2d_backward_reference(xd.data_ptr<double>(), wd.data_ptr<double>(),
+                                         dyd.data_ptr<double>(), 37, 6, 1, g, dx.data_ptr<double>(),
+                                         dw.data_ptr<double>(), db.data_ptr<double>());
+      EXPECT_TRUE(allclose(y, yr.to(DType::f32), 1e-4, 1e-4));
+      EXPECT_TRUE(allclose(x.grad(), dx.to(DType::f32), 1e-4, 1e-4));
+      EXPECT_TRUE(allclose(w.grad(), dw.to(DType::f32), 1e-3, 1e-3));
+      EXPECT_TRUE(allclose(b.grad(), db.to(DType::f32), 1e-3, 1e-3));
+      std::vector<float> all = y.to_vector<float>();
+      for (const Tensor& t : {x.grad(), w.grad(), b.grad()}) {
+        const std::vector<float> v = t.to_vector<float>();
+        all.insert(all.end(), v.begin(), v.end());
+      }
+      runs.push_back(all);
+    }
+    EXPECT_EQ(runs[0], runs[1]);  // bit-identical whatever the thread count
+  }
+  set_num_threads(saved_threads);
+}
