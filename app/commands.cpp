@@ -82,12 +82,8 @@ Recipe recipe_for(const std::string& model) {
     r.wd = 1e-2;
     r.one_cycle = true;
   } else if (model == "resnet") {
-    r.opt = "adamw";
-    r.lr = 1e-2;
+    r = recipe_for("cnn");  // the same optimiser and schedule, longer and augmented
     r.epochs = 8;
-    r.bs = 128;
-    r.wd = 1e-2;
-    r.one_cycle = true;
     r.shift = 2;
     r.degrees = 10;
   }
@@ -370,18 +366,12 @@ int run_baseline(const std::string& data_spec, bool as_json, bool resize) {
   const auto& cls = split.train.classes;
   const auto C = static_cast<std::int64_t>(cls.size());
   std::vector<Tensor> means;
-  const auto tl = split.train.labels.to_vector<std::int64_t>();
   for (std::int64_t c = 0; c < C; ++c) {
-    std::vector<std::int64_t> idx;
-    for (std::size_t i = 0; i < tl.size(); ++i)
-      if (tl[i] == c) idx.push_back(static_cast<std::int64_t>(i));
-    if (idx.empty())
+    const Tensor images = data::images_with_label(split.train, c);
+    if (images.size(0) == 0)
       throw Error("baseline: class '" + cls[static_cast<std::size_t>(c)] +
                   "' has no training images");
-    means.push_back(
-        data::to_unit_float(index_select(split.train.images, 0,
-                                         from_vector(idx, {static_cast<std::int64_t>(idx.size())})))
-            .mean(0));
+    means.push_back(data::to_unit_float(images).mean(0));
   }
   const Tensor ideal = stack(means);  // [C, H, W]
   const Tensor valid = data::to_unit_float(split.valid.images);

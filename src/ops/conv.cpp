@@ -33,6 +33,9 @@ using autograd::record;
 
 namespace {
 
+using ops_detail::dispatch_real;
+using ops_detail::pair_str;
+
 struct ConvShape {
   kernels::ConvGeometry g;  // per group: g.C = C / groups
   int64_t N, O, groups;
@@ -334,20 +337,6 @@ void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, f
       if (k < 9 && dw != nullptr) dw[o * 9 + k] = acc;
       if (k == 9 && db != nullptr) db[o] = acc;
     }
-}
-
-std::string pair_str(std::array<int64_t, 2> a) {
-  return "(" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + ")";
-}
-
-// Calls fn(float{}) or fn(double{}) for a floating dtype.
-template <class Fn>
-void dispatch_real(DType dt, Fn&& fn) {
-  if (dt == DType::f64) {
-    fn(double{});
-  } else {
-    fn(float{});
-  }
 }
 
 }  // namespace

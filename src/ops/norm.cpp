@@ -19,14 +19,8 @@ using autograd::record;
 
 namespace {
 
-template <class Fn>
-void dispatch_real(DType dt, Fn&& fn) {
-  if (dt == DType::f64) {
-    fn(double{});
-  } else {
-    fn(float{});
-  }
-}
+using ops_detail::dispatch_real;
+using ops_detail::pair_str;
 
 // A per-channel parameter or statistic: undefined, or [C].
 void check_channel_vector(const Tensor& t, int64_t C, const Tensor& x, const char* name) {

@@ -1,5 +1,7 @@
 #pragma once
 // Helpers shared by the ops: broadcast strides, saved tensors, dtype checks.
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "ember/core/graph.hpp"
@@ -37,5 +39,20 @@ inline void require_floating(const Tensor& t, const char* op) {
 
 // Floating version of t (integers become f32), for ops that only make sense on reals.
 inline Tensor as_floating(const Tensor& t) { return is_floating(t.dtype()) ? t : t.to(DType::f32); }
+
+// "(a, b)" for error messages about kernel sizes, strides and paddings.
+inline std::string pair_str(std::array<std::int64_t, 2> a) {
+  return "(" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + ")";
+}
+
+// Calls fn(float{}) or fn(double{}) for a floating dtype.
+template <class Fn>
+void dispatch_real(DType dt, Fn&& fn) {
+  if (dt == DType::f64) {
+    fn(double{});
+  } else {
+    fn(float{});
+  }
+}
 
 }  // namespace ember::ops_detail

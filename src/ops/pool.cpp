@@ -16,18 +16,8 @@ using autograd::record;
 
 namespace {
 
-std::string pair_str(std::array<int64_t, 2> a) {
-  return "(" + std::to_string(a[0]) + ", " + std::to_string(a[1]) + ")";
-}
-
-template <class Fn>
-void dispatch_real(DType dt, Fn&& fn) {
-  if (dt == DType::f64) {
-    fn(double{});
-  } else {
-    fn(float{});
-  }
-}
+using ops_detail::dispatch_real;
+using ops_detail::pair_str;
 
 // The input as a contiguous floating tensor, checked to be [N, C, H, W].
 Tensor pool_input(const Tensor& x, const char* op) {
