@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "ember/core/error.hpp"
+#include "ember/core/parallel.hpp"
 #include "ember/ops/movement.hpp"
 #include "kernels/convert.hpp"
 
@@ -173,14 +174,20 @@ void ImageDataset::gather(std::span<const std::int64_t> indices, Tensor& x, Tens
   const std::int64_t* labels = data_.labels.data_ptr<std::int64_t>();
   float* xd = x.data_ptr<float>();
   std::int64_t* yd = y.data_ptr<std::int64_t>();
-  for (std::size_t k = 0; k < indices.size(); ++k) {
-    const std::int64_t i = indices[k];
-    check_index(i, n, "ImageDataset");
-    const std::uint8_t* src = images + static_cast<std::size_t>(i) * pixels;
-    float* dst = xd + k * pixels;
-    kernels::u8_to_unit_float(src, dst, static_cast<std::int64_t>(pixels));
-    yd[k] = labels[i];
-  }
+  for (const std::int64_t i : indices) check_index(i, n, "ImageDataset");
+  // Converting a batch is a pass over memory (a 256-image MNIST batch is 800 KB of f32): both
+  // cores share it, a run of whole images each.
+  const auto grain =
+      static_cast<std::int64_t>(std::max<std::size_t>(1, (std::size_t{1} << 15) / pixels));
+  parallel_for(
+      0, static_cast<std::int64_t>(indices.size()), grain, [&](std::int64_t k0, std::int64_t k1) {
+        for (auto k = static_cast<std::size_t>(k0); k < static_cast<std::size_t>(k1); ++k) {
+          const std::int64_t i = indices[k];
+          kernels::u8_to_unit_float(images + static_cast<std::size_t>(i) * pixels, xd + k * pixels,
+                                    static_cast<std::int64_t>(pixels));
+          yd[k] = labels[i];
+        }
+      });
 }
 
 }  // namespace ember::data

@@ -352,7 +352,13 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
     rows = std::max(rows, round_up(kMinParallelWork / (2 * N * K) + 1, g.mr));
     if (K * round_up(N, g.nr) <= kPackedBLimit) {
       T* buf = thread_workspace().b.get<T>(K * round_up(N, g.nr));
-      pack_b(p, g.nr, 0, K, 0, N, buf);
+      // packed by all threads, a run of whole panels each (panel q at q*K*nr)
+      const int64_t panels = (N + g.nr - 1) / g.nr;
+      const int64_t min_panels = std::max<int64_t>(1, (int64_t{1} << 14) / (K * g.nr));
+      parallel_for(0, panels, min_panels, [&](int64_t q0, int64_t q1) {
+        const int64_t j0 = q0 * g.nr, j1 = std::min(N, q1 * g.nr);
+        pack_b(p, g.nr, 0, K, j0, j1 - j0, buf + j0 * K);
+      });
       shared_b = buf;
     } else {
       rows = std::max(rows, round_up(256, g.mr));  // each unit packs B again: keep them large

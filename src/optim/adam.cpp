@@ -85,8 +85,14 @@ void Adam::step() {
     dispatch_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_floating_point_v<T>) {
-        adam_update<T>(p.data_ptr<T>(), g.data_ptr<T>(), m_[i].data_ptr<T>(), v_[i].data_ptr<T>(),
-                       p.numel(), lr(), beta1_, beta2_, eps_, weight_decay_, decoupled_, step);
+        T* pd = p.data_ptr<T>();
+        const T* gd = g.data_ptr<T>();
+        T* md = m_[i].data_ptr<T>();
+        T* vd = v_[i].data_ptr<T>();
+        detail::for_elements(p.numel(), [&](std::int64_t lo, std::int64_t hi) {
+          adam_update<T>(pd + lo, gd + lo, md + lo, vd + lo, hi - lo, lr(), beta1_, beta2_, eps_,
+                         weight_decay_, decoupled_, step);
+        });
       }
     });
   }

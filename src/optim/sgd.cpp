@@ -55,10 +55,13 @@ void SGD::step() {
     dispatch_dtype(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_floating_point_v<T>) {
-        sgd_update<T>(p.data_ptr<T>(), g.data_ptr<T>(),
-                      momentum_ != 0 ? buf_[i].data_ptr<T>() : nullptr, p.numel(),
-                      static_cast<T>(lr()), static_cast<T>(momentum_),
-                      static_cast<T>(weight_decay_), first);
+        T* pd = p.data_ptr<T>();
+        const T* gd = g.data_ptr<T>();
+        T* bd = momentum_ != 0 ? buf_[i].data_ptr<T>() : nullptr;
+        detail::for_elements(p.numel(), [&](std::int64_t lo, std::int64_t hi) {
+          sgd_update<T>(pd + lo, gd + lo, bd ? bd + lo : nullptr, hi - lo, static_cast<T>(lr()),
+                        static_cast<T>(momentum_), static_cast<T>(weight_decay_), first);
+        });
       }
     });
   }
