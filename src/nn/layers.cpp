@@ -2,7 +2,9 @@
 #include "ember/nn/layers.hpp"
 
 #include <cmath>
+#include <typeinfo>
 
+#include "ember/nn/conv.hpp"
 #include "ember/nn/init.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/linalg.hpp"
@@ -65,9 +67,24 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
   return children()[i].second;
 }
 
+// max_pool(relu(x)) equals relu(max_pool(x)) exactly, values and gradients: ReLU never changes
+// which element of a window is the largest, and a window whose largest element is <= 0 passes no
+// gradient either way. The right side runs ReLU on the pooled tensor (a quarter of the elements
+// for 2x2 pooling), so a ReLU directly followed by a MaxPool2d runs the pool first. Only the two
+// library classes themselves swap, never a subclass with a forward of its own.
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : children()) h = m->forward(h);
+  const auto& kids = children();
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    Module& m = *kids[i].second;
+    if (i + 1 < kids.size() && typeid(m) == typeid(ReLU) &&
+        typeid(*kids[i + 1].second) == typeid(MaxPool2d)) {
+      h = m.forward(kids[i + 1].second->forward(h));
+      ++i;
+      continue;
+    }
+    h = m.forward(h);
+  }
   return h;
 }
 

@@ -118,3 +118,34 @@ TEST(CnnModules, SmallCnnLossFalls) {
   }
   EXPECT_LT(last, 0.7 * first);
 }
+
+TEST(Sequential, ReluThenMaxPoolRunsPoolFirstWithTheSameBits) {
+  // Sequential runs relu(max_pool(x)) for ReLU followed by MaxPool2d; the derivation in
+  // layers.cpp says values and gradients equal those of max_pool(relu(x)) bit for bit. The
+  // reference here is the explicit ops in the written order. Inputs are small integers (many
+  // ties, zeros and all-negative windows) as well as Gaussian values.
+  struct Case {
+    nn::Pair kernel, stride, padding;
+  };
+  for (const Case& c :
+       {Case{{2, 2}, {0, 0}, {0, 0}}, Case{{3, 3}, {1, 1}, {1, 1}}, Case{{3, 2}, {2, 1}, {1, 0}}}) {
+    for (const bool integers : {true, false}) {
+      Generator gen(11);
+      Tensor x0 = randn({3, 2, 7, 6}, gen);
+      if (integers) x0 = floor(x0 * 1.5 + 0.5);
+      Tensor x1 = x0.clone().requires_grad_(), x2 = x0.clone().requires_grad_();
+      nn::Sequential model{nn::make_relu(),
+                           std::make_shared<nn::MaxPool2d>(c.kernel, c.stride, c.padding)};
+      const Tensor y1 = model(x1);
+      const Tensor y2 = max_pool2d(relu(x2), c.kernel, c.stride, c.padding);
+      ASSERT_EQ(y1.shape(), y2.shape());
+      EXPECT_EQ(y1.to_vector<float>(), y2.to_vector<float>());
+      const Tensor w = randn(y1.shape(), gen);
+      (y1 * w).sum().backward();
+      (y2 * w).sum().backward();
+      EXPECT_EQ(x1.grad().to_vector<float>(), x2.grad().to_vector<float>())
+          << "kernel " << c.kernel[0] << "x" << c.kernel[1]
+          << (integers ? " integers" : " gaussian");
+    }
+  }
+}
