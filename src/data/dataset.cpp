@@ -182,6 +182,11 @@ void ImageDataset::gather(std::span<const std::int64_t> indices, Tensor& x, Tens
   parallel_for(
       0, static_cast<std::int64_t>(indices.size()), grain, [&](std::int64_t k0, std::int64_t k1) {
         for (auto k = static_cast<std::size_t>(k0); k < static_cast<std::size_t>(k1); ++k) {
+          // shuffled rows lie scattered over the dataset: ask for the one after next early
+          if (k + 2 < static_cast<std::size_t>(k1)) {
+            const std::uint8_t* ahead = images + static_cast<std::size_t>(indices[k + 2]) * pixels;
+            for (std::size_t off = 0; off < pixels; off += 64) __builtin_prefetch(ahead + off);
+          }
           const std::int64_t i = indices[k];
           kernels::u8_to_unit_float(images + static_cast<std::size_t>(i) * pixels, xd + k * pixels,
                                     static_cast<std::int64_t>(pixels));

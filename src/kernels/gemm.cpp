@@ -288,7 +288,10 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
   Workspace& ws = thread_workspace();
   T* own_b =
       shared_b != nullptr ? nullptr : ws.b.get<T>(K * round_up(std::min(nc_max, n1 - n0), nr));
-  T* abuf = pack_a_blocks ? ws.a.get<T>(g.kc * round_up(g.mc, mr)) : nullptr;
+  // K in equal slices of at most g.kc (784 = 3 x 262 rather than 256 + 256 + 256 + 16: a short
+  // last slice pays the C tile's load and store for little work)
+  const int64_t kc_step = (K + (K + g.kc - 1) / g.kc - 1) / ((K + g.kc - 1) / g.kc);
+  T* abuf = pack_a_blocks ? ws.a.get<T>(kc_step * round_up(g.mc, mr)) : nullptr;
   alignas(64) T tile[16 * 32];  // an edge tile, mr x nr
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
@@ -298,8 +301,8 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
       pack_b(p, nr, 0, K, jc, nc, own_b);
       bblock = own_b;
     }
-    for (int64_t pc = 0; pc < K; pc += g.kc) {
-      const int64_t kc = std::min(g.kc, K - pc);
+    for (int64_t pc = 0; pc < K; pc += kc_step) {
+      const int64_t kc = std::min(kc_step, K - pc);
       const bool accumulate = p.accumulate || pc > 0;
       for (int64_t ic = m0; ic < m1; ic += g.mc) {
         const int64_t mc = std::min(g.mc, m1 - ic);

@@ -13,7 +13,8 @@ namespace ember::kernels {
 
 namespace {
 
-constexpr int64_t kMinChunkWork = 262144;
+// At least this many multiply-adds per chunk (~10 us on one core): a pool call costs ~1-2 us.
+constexpr int64_t kMinChunkWork = 65536;
 
 // ---- plain references ----
 float dot_plain(const float* a, const float* x, int64_t n) {
@@ -66,7 +67,6 @@ using AxpyFn = void (*)(float, const float*, float*, int64_t);
 // y[i] (stride incy) = dot(A row i, x) for i < rows, rows of A contiguous with leading dim lda.
 void rows_dot(int64_t rows, int64_t K, const float* A, int64_t lda, const float* x, float beta,
               float* y, int64_t incy, DotFn dot) {
-  // at least ~256K multiply-adds per chunk: waking a worker costs more than smaller chunks save
   const int64_t grain = std::max<int64_t>(1, kMinChunkWork / std::max<int64_t>(K, 1));
   parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0; i < r1; ++i) {

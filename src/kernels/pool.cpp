@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -46,11 +47,6 @@ int argmax4(T a, T b, T c, T d) {
   if (takes_max(c, m)) m = c, k = 2;
   if (takes_max(d, m)) k = 3;
   return k;
-}
-
-template <class T>
-T max_of(T m, T v) {
-  return takes_max(v, m) ? v : m;
 }
 
 }  // namespace
@@ -103,44 +99,15 @@ __attribute__((target("avx2,fma"))) inline void store16(float* p, int64_t n, __m
   _mm256_maskstore_ps(p + 8, first_lanes(std::max<int64_t>(n - 8, 0)), hi);
 }
 
-// All Ho x Wo outputs, 8 at a time along each row (the last group of a row masked).
+// All Ho x Wo outputs, 8 at a time along each row (the last group of a row masked). When `code`
+// is not null it also gets, per output, which of the window's a b / c d won (0..3).
 __attribute__((target("avx2,fma"))) void max_pool2d_2x2_avx2(const float* x, int64_t W, int64_t Ho,
-                                                             int64_t Wo, float* y) {
+                                                             int64_t Wo, float* y,
+                                                             std::uint8_t* code) {
   for (int64_t oh = 0; oh < Ho; ++oh) {
     const float* r0 = x + 2 * oh * W;
     const float* r1 = r0 + W;
     float* out = y + oh * Wo;
-    for (int64_t ow = 0; ow < Wo; ow += 8) {
-      const int64_t n = std::min<int64_t>(8, Wo - ow);
-      const Pair16 ra = load16(r0 + 2 * ow, 2 * n), rb = load16(r1 + 2 * ow, 2 * n);
-      const __m256 a0 = ra.lo, a1 = ra.hi, b0 = rb.lo, b1 = rb.hi;
-      __m256 m = _mm256_shuffle_ps(a0, a1, 0x88);
-      const __m256 b = _mm256_shuffle_ps(a0, a1, 0xDD);
-      const __m256 c = _mm256_shuffle_ps(b0, b1, 0x88);
-      const __m256 d = _mm256_shuffle_ps(b0, b1, 0xDD);
-      m = _mm256_blendv_ps(m, b, takes_max8(b, m));
-      m = _mm256_blendv_ps(m, c, takes_max8(c, m));
-      m = _mm256_blendv_ps(m, d, takes_max8(d, m));
-      const __m256 fixed = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
-      if (n == 8) {
-        _mm256_storeu_ps(out + ow, fixed);
-      } else {
-        _mm256_maskstore_ps(out + ow, first_lanes(n), fixed);
-      }
-    }
-  }
-}
-
-__attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const float* x,
-                                                                      const float* dy, int64_t W,
-                                                                      int64_t Ho, int64_t Wo,
-                                                                      float* dx) {
-  for (int64_t oh = 0; oh < Ho; ++oh) {
-    const float* r0 = x + 2 * oh * W;
-    const float* r1 = r0 + W;
-    float* d0 = dx + 2 * oh * W;
-    float* d1 = d0 + W;
-    const float* gy = dy + oh * Wo;
     for (int64_t ow = 0; ow < Wo; ow += 8) {
       const int64_t n = std::min<int64_t>(8, Wo - ow);
       const Pair16 ra = load16(r0 + 2 * ow, 2 * n), rb = load16(r1 + 2 * ow, 2 * n);
@@ -154,15 +121,59 @@ __attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const floa
       const __m256 kc = takes_max8(c, m);
       m = _mm256_blendv_ps(m, c, kc);
       const __m256 kd = takes_max8(d, m);
-      // the gradient in the permuted lane order of the shuffles
-      const __m256 gn = n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, first_lanes(n));
-      const __m256d gp = _mm256_permute4x64_pd(_mm256_castps_pd(gn), 0xD8);
-      const __m256 g = _mm256_castpd_ps(gp);
-      const __m256 gd = _mm256_and_ps(kd, g);
-      const __m256 gc = _mm256_andnot_ps(kd, _mm256_and_ps(kc, g));
-      const __m256 not_cd = _mm256_or_ps(kc, kd);
-      const __m256 gb = _mm256_andnot_ps(not_cd, _mm256_and_ps(kb, g));
-      const __m256 ga = _mm256_andnot_ps(_mm256_or_ps(not_cd, kb), g);
+      m = _mm256_blendv_ps(m, d, kd);
+      const __m256 fixed = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+      if (n == 8) {
+        _mm256_storeu_ps(out + ow, fixed);
+      } else {
+        _mm256_maskstore_ps(out + ow, first_lanes(n), fixed);
+      }
+      if (code != nullptr) {
+        // the last winner: 3 if d, else 2 if c, else 1 if b, else 0
+        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+        __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), one);
+        k = _mm256_blendv_epi8(k, two, _mm256_castps_si256(kc));
+        k = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+        k = _mm256_permute4x64_epi64(k, 0xD8);
+        const __m128i words =
+            _mm_packus_epi32(_mm256_castsi256_si128(k), _mm256_extracti128_si256(k, 1));
+        const auto bytes =
+            static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
+        std::memcpy(code + oh * Wo + ow, &bytes, static_cast<std::size_t>(n));
+      }
+    }
+  }
+}
+
+// dx of the 2x2 pooling from the winners' codes, 8 outputs at a time; rows of x past 2*Ho and a
+// last odd column are the caller's.
+__attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const std::uint8_t* code,
+                                                                      const float* dy, int64_t W,
+                                                                      int64_t Ho, int64_t Wo,
+                                                                      float* dx) {
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    float* d0 = dx + 2 * oh * W;
+    float* d1 = d0 + W;
+    const float* gy = dy + oh * Wo;
+    const std::uint8_t* cr = code + oh * Wo;
+    for (int64_t ow = 0; ow < Wo; ow += 8) {
+      const int64_t n = std::min<int64_t>(8, Wo - ow);
+      std::uint64_t packed = 0;
+      std::memcpy(&packed, cr + ow, static_cast<std::size_t>(n));
+      // codes and gradients in the lane order of the forward's shuffles, [0 1 4 5 | 2 3 6 7]
+      __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(packed)));
+      k = _mm256_permute4x64_epi64(k, 0xD8);
+      const __m256 gn =
+          n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, first_lanes(n));
+      const __m256 g = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(gn), 0xD8));
+      const __m256 ga =
+          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_setzero_si256())), g);
+      const __m256 gb =
+          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(1))), g);
+      const __m256 gc =
+          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(2))), g);
+      const __m256 gd =
+          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(3))), g);
       store16(d0 + 2 * ow, 2 * n, _mm256_unpacklo_ps(ga, gb), _mm256_unpackhi_ps(ga, gb));
       store16(d1 + 2 * ow, 2 * n, _mm256_unpacklo_ps(gc, gd), _mm256_unpackhi_ps(gc, gd));
     }
@@ -172,28 +183,30 @@ __attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const floa
 
 // Columns [ow0, Wo) of the 2x2 kernels, in plain C++ (the generic path and the AVX2 path's tail).
 template <class T>
-void max_pool2d_2x2_cols(const T* x, int64_t W, int64_t Ho, int64_t Wo, int64_t ow0, T* y) {
+void max_pool2d_2x2_cols(const T* x, int64_t W, int64_t Ho, int64_t Wo, int64_t ow0, T* y,
+                         std::uint8_t* code) {
   for (int64_t oh = 0; oh < Ho; ++oh) {
     const T* r0 = x + 2 * oh * W;
     const T* r1 = r0 + W;
-    T* out = y + oh * Wo;
     for (int64_t ow = ow0; ow < Wo; ++ow) {
-      out[ow] = max_of(max_of(max_of(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
+      const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+      const int k = argmax4(v[0], v[1], v[2], v[3]);
+      y[oh * Wo + ow] = v[k];
+      if (code != nullptr) code[oh * Wo + ow] = static_cast<std::uint8_t>(k);
     }
   }
 }
 
 template <class T>
-void max_pool2d_2x2_backward_cols(const T* x, const T* dy, int64_t W, int64_t Ho, int64_t Wo,
-                                  int64_t ow0, T* dx) {
+void max_pool2d_2x2_backward_cols(const std::uint8_t* code, const T* dy, int64_t W, int64_t Ho,
+                                  int64_t Wo, int64_t ow0, T* dx) {
   for (int64_t oh = 0; oh < Ho; ++oh) {
-    const T* r0 = x + 2 * oh * W;
-    const T* r1 = r0 + W;
     T* d0 = dx + 2 * oh * W;
     T* d1 = d0 + W;
     const T* g = dy + oh * Wo;
+    const std::uint8_t* cr = code + oh * Wo;
     for (int64_t ow = ow0; ow < Wo; ++ow) {
-      const int k = argmax4(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
+      const int k = cr[ow];
       d0[2 * ow] = k == 0 ? g[ow] : T(0);
       d0[2 * ow + 1] = k == 1 ? g[ow] : T(0);
       d1[2 * ow] = k == 2 ? g[ow] : T(0);
@@ -206,31 +219,32 @@ void max_pool2d_2x2_backward_cols(const T* x, const T* dy, int64_t W, int64_t Ho
 }  // namespace
 
 template <class T>
-void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y) {
+void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y, std::uint8_t* code) {
   const int64_t Ho = H / 2, Wo = W / 2;
   int64_t done = 0;
   if constexpr (std::is_same_v<T, float>) {
     if (active_isa() != Isa::generic) {
       done = Wo;
-      max_pool2d_2x2_avx2(x, W, Ho, Wo, y);
+      max_pool2d_2x2_avx2(x, W, Ho, Wo, y, code);
     }
   }
-  if (done < Wo) max_pool2d_2x2_cols(x, W, Ho, Wo, done, y);
+  if (done < Wo) max_pool2d_2x2_cols(x, W, Ho, Wo, done, y, code);
 }
 
 template <class T>
-void max_pool2d_2x2_backward_plane(const T* x, const T* dy, int64_t H, int64_t W, T* dx) {
+void max_pool2d_2x2_backward_plane(const std::uint8_t* code, const T* dy, int64_t H, int64_t W,
+                                   T* dx) {
   const int64_t Ho = H / 2, Wo = W / 2;
   // rows and a column left over by an odd size get no gradient
   if (H % 2 != 0) std::fill(dx + (H - 1) * W, dx + H * W, T(0));
   int64_t done = 0;
   if constexpr (std::is_same_v<T, float>) {
     if (active_isa() != Isa::generic) {
-      max_pool2d_2x2_backward_avx2(x, dy, W, Ho, Wo, dx);
+      max_pool2d_2x2_backward_avx2(code, dy, W, Ho, Wo, dx);
       done = Wo;
     }
   }
-  if (done < Wo) max_pool2d_2x2_backward_cols(x, dy, W, Ho, Wo, done, dx);
+  if (done < Wo) max_pool2d_2x2_backward_cols(code, dy, W, Ho, Wo, done, dx);
 }
 
 template <class T>
@@ -296,15 +310,16 @@ void adaptive_avg_pool2d_backward_plane(const T* dy, int64_t H, int64_t W, int64
   }
 }
 
-#define EMBER_POOL_INSTANTIATE(T)                                                               \
-  template void max_pool2d_plane<T>(const T*, const PoolGeometry&, T*);                         \
-  template void max_pool2d_backward_plane<T>(const T*, const T*, const PoolGeometry&, T*);      \
-  template void max_pool2d_2x2_plane<T>(const T*, int64_t, int64_t, T*);                        \
-  template void max_pool2d_2x2_backward_plane<T>(const T*, const T*, int64_t, int64_t, T*);     \
-  template void avg_pool2d_plane<T>(const T*, const PoolGeometry&, T*);                         \
-  template void avg_pool2d_backward_plane<T>(const T*, const PoolGeometry&, T*);                \
-  template void adaptive_avg_pool2d_plane<T>(const T*, int64_t, int64_t, int64_t, int64_t, T*); \
-  template void adaptive_avg_pool2d_backward_plane<T>(const T*, int64_t, int64_t, int64_t,      \
+#define EMBER_POOL_INSTANTIATE(T)                                                                 \
+  template void max_pool2d_plane<T>(const T*, const PoolGeometry&, T*);                           \
+  template void max_pool2d_backward_plane<T>(const T*, const T*, const PoolGeometry&, T*);        \
+  template void max_pool2d_2x2_plane<T>(const T*, int64_t, int64_t, T*, std::uint8_t*);           \
+  template void max_pool2d_2x2_backward_plane<T>(const std::uint8_t*, const T*, int64_t, int64_t, \
+                                                 T*);                                             \
+  template void avg_pool2d_plane<T>(const T*, const PoolGeometry&, T*);                           \
+  template void avg_pool2d_backward_plane<T>(const T*, const PoolGeometry&, T*);                  \
+  template void adaptive_avg_pool2d_plane<T>(const T*, int64_t, int64_t, int64_t, int64_t, T*);   \
+  template void adaptive_avg_pool2d_backward_plane<T>(const T*, int64_t, int64_t, int64_t,        \
                                                       int64_t, T*);
 EMBER_POOL_INSTANTIATE(float)
 EMBER_POOL_INSTANTIATE(double)

@@ -25,11 +25,15 @@ void max_pool2d_plane(const T* x, const PoolGeometry& g, T* y);
 // dy: [Ho, Wo] -> dx: [H, W] (overwritten), from the same x.
 template <class T>
 void max_pool2d_backward_plane(const T* x, const T* dy, const PoolGeometry& g, T* dx);
-// The fast 2x2, stride 2, no padding variants (same results as the general ones).
+// The fast 2x2, stride 2, no padding variants (same results as the general ones). The forward
+// can also record, per output, which element of its window a b / c d won (code 0..3, [Ho, Wo]);
+// the backward works from those codes, so it never reads x again (a training step keeps a byte
+// per output instead of the whole input).
 template <class T>
-void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y);
+void max_pool2d_2x2_plane(const T* x, int64_t H, int64_t W, T* y, std::uint8_t* code = nullptr);
 template <class T>
-void max_pool2d_2x2_backward_plane(const T* x, const T* dy, int64_t H, int64_t W, T* dx);
+void max_pool2d_2x2_backward_plane(const std::uint8_t* code, const T* dy, int64_t H, int64_t W,
+                                   T* dx);
 
 // Average pooling with count_include_pad: every window divides by kh*kw, clipped to the padded
 // image (PyTorch's divisor). x: [H, W] -> y: [Ho, Wo]; backward overwrites dx [H, W].

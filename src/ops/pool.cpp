@@ -73,38 +73,48 @@ Tensor max_pool2d(const Tensor& x0, std::array<int64_t, 2> kernel, std::array<in
   const int64_t N = x.size(0), C = x.size(1), planes = N * C;
   const Tensor xc = x.detach().contiguous();
   Tensor out = empty({N, C, g.Ho, g.Wo}, x.dtype());
+  const bool grad = needs_grad({&x});
+  // 2x2 pooling records each window's winner for the backward (a byte per output), so the graph
+  // keeps that instead of the input; other windows keep the input and search it again.
+  const bool coded = is_2x2(g);
+  Tensor code = grad && coded ? empty({N, C, g.Ho, g.Wo}, DType::u8) : Tensor();
   dispatch_real(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* px = xc.data_ptr<T>();
     T* py = out.data_ptr<T>();
+    std::uint8_t* pc = code.defined() ? code.data_ptr<std::uint8_t>() : nullptr;
     for_each_plane(planes, g.H * g.W, [&](int64_t p) {
-      if (is_2x2(g)) {
-        kernels::max_pool2d_2x2_plane(px + p * g.H * g.W, g.H, g.W, py + p * g.Ho * g.Wo);
+      const int64_t in = p * g.H * g.W, o = p * g.Ho * g.Wo;
+      if (coded) {
+        kernels::max_pool2d_2x2_plane(px + in, g.H, g.W, py + o, pc ? pc + o : nullptr);
       } else {
-        kernels::max_pool2d_plane(px + p * g.H * g.W, g, py + p * g.Ho * g.Wo);
+        kernels::max_pool2d_plane(px + in, g, py + o);
       }
     });
   });
-  if (needs_grad({&x})) {
-    record("max_pool2d", out, {x}, [xc, g, planes](const Tensor& grad) {
-      Tensor dx = empty(xc.shape(), xc.dtype());
-      const Tensor gc = (grad.dtype() == xc.dtype() ? grad : grad.to(xc.dtype())).contiguous();
-      dispatch_real(xc.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const T* px = xc.data_ptr<T>();
-        const T* pg = gc.data_ptr<T>();
-        T* pdx = dx.data_ptr<T>();
-        for_each_plane(planes, g.H * g.W, [&](int64_t p) {
-          const int64_t in = p * g.H * g.W, o = p * g.Ho * g.Wo;
-          if (is_2x2(g)) {
-            kernels::max_pool2d_2x2_backward_plane(px + in, pg + o, g.H, g.W, pdx + in);
-          } else {
-            kernels::max_pool2d_backward_plane(px + in, pg + o, g, pdx + in);
-          }
-        });
-      });
-      return std::vector<Tensor>{dx};
-    });
+  if (grad) {
+    record("max_pool2d", out, {x},
+           [saved = coded ? code : xc, shape = xc.shape(), dt = xc.dtype(), coded, g,
+            planes](const Tensor& grad_out) {
+             Tensor dx = empty(shape, dt);
+             const Tensor gc = (grad_out.dtype() == dt ? grad_out : grad_out.to(dt)).contiguous();
+             dispatch_real(dt, [&](auto tag) {
+               using T = decltype(tag);
+               const T* pg = gc.data_ptr<T>();
+               T* pdx = dx.data_ptr<T>();
+               for_each_plane(planes, g.H * g.W, [&](int64_t p) {
+                 const int64_t in = p * g.H * g.W, o = p * g.Ho * g.Wo;
+                 if (coded) {
+                   kernels::max_pool2d_2x2_backward_plane(saved.data_ptr<std::uint8_t>() + o,
+                                                          pg + o, g.H, g.W, pdx + in);
+                 } else {
+                   kernels::max_pool2d_backward_plane(saved.data_ptr<T>() + in, pg + o, g,
+                                                      pdx + in);
+                 }
+               });
+             });
+             return std::vector<Tensor>{dx};
+           });
   }
   return out;
 }

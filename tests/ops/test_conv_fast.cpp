@@ -30,14 +30,20 @@ TEST(ConvFast, MaxPool2x2MatchesGeneralOnEveryWidth) {
         if (H * W > 20) px[W + 2] = std::numeric_limits<float>::quiet_NaN();
         const kernels::PoolGeometry g{H, W, 2, 2, 2, 2, 0, 0, H / 2, W / 2};
         std::vector<float> fast(static_cast<size_t>(g.Ho * g.Wo) + 1, -3.f), general(fast);
-        kernels::max_pool2d_2x2_plane(px, H, W, fast.data());
+        std::vector<std::uint8_t> code(static_cast<size_t>(g.Ho * g.Wo));
+        std::vector<float> plain(fast);
+        kernels::max_pool2d_2x2_plane(px, H, W, fast.data(), code.data());
+        kernels::max_pool2d_2x2_plane(px, H, W, plain.data());  // without codes: the same values
+        for (size_t i = 0; i < fast.size(); ++i)
+          EXPECT_TRUE(fast[i] == plain[i] || (std::isnan(fast[i]) && std::isnan(plain[i])));
         kernels::max_pool2d_plane(px, g, general.data());
         for (size_t i = 0; i < fast.size(); ++i)
           EXPECT_TRUE(fast[i] == general[i] || (std::isnan(fast[i]) && std::isnan(general[i])))
               << H << "x" << W << " at " << i;
         Tensor dy = random_f64({g.Ho, g.Wo}, 5).to(DType::f32);
         std::vector<float> dfast(static_cast<size_t>(H * W) + 1, -1.f), dgeneral(dfast);
-        kernels::max_pool2d_2x2_backward_plane(px, dy.data_ptr<float>(), H, W, dfast.data());
+        kernels::max_pool2d_2x2_backward_plane(code.data(), dy.data_ptr<float>(), H, W,
+                                               dfast.data());
         kernels::max_pool2d_backward_plane(px, dy.data_ptr<float>(), g, dgeneral.data());
         EXPECT_EQ(dfast, dgeneral) << H << "x" << W;  // including the untouched guard element
       }

@@ -64,14 +64,15 @@ TEST(MaxPool2d, FastKernelMatchesGeneral) {
     if (H * W > 5) px[4] = std::numeric_limits<float>::quiet_NaN();
     const kernels::PoolGeometry g{H, W, 2, 2, 2, 2, 0, 0, H / 2, W / 2};
     std::vector<float> fast(static_cast<size_t>(g.Ho * g.Wo)), general(fast.size());
-    kernels::max_pool2d_2x2_plane(px, H, W, fast.data());
+    std::vector<std::uint8_t> code(static_cast<size_t>(g.Ho * g.Wo));
+    kernels::max_pool2d_2x2_plane(px, H, W, fast.data(), code.data());
     kernels::max_pool2d_plane(px, g, general.data());
     for (size_t i = 0; i < fast.size(); ++i) {
       EXPECT_TRUE(fast[i] == general[i] || (std::isnan(fast[i]) && std::isnan(general[i])));
     }
     Tensor dy = random_f64({g.Ho, g.Wo}, 41).to(f32);
     std::vector<float> dfast(static_cast<size_t>(H * W), -1.f), dgeneral(dfast.size(), -1.f);
-    kernels::max_pool2d_2x2_backward_plane(px, dy.data_ptr<float>(), H, W, dfast.data());
+    kernels::max_pool2d_2x2_backward_plane(code.data(), dy.data_ptr<float>(), H, W, dfast.data());
     kernels::max_pool2d_backward_plane(px, dy.data_ptr<float>(), g, dgeneral.data());
     EXPECT_EQ(dfast, dgeneral);
   }

@@ -28,13 +28,13 @@ struct DataSplit {
   std::string name;  // "mnist", "mnist-sample", or the folder it was read from
 };
 
-// The rows of t split into batches along the first axis: views (no copy); the last batch is
-// smaller when batch_size does not divide t.size(0). As Nx's to_batched.
-// t: [N, ...] -> ceil(N / batch_size) tensors [<=batch_size, ...]
 // The images of `d` whose label is `label`, in order: u8 [n, H, W] (the chapter's stacked_threes
 // before the division by 255). Throws Error when the label is outside the class list.
 Tensor images_with_label(const ImageData& d, std::int64_t label);
 
+// The rows of t split into batches along the first axis: views (no copy); the last batch is
+// smaller when batch_size does not divide t.size(0). As Nx's to_batched.
+// t: [N, ...] -> ceil(N / batch_size) tensors [<=batch_size, ...]
 std::vector<Tensor> to_batched(const Tensor& t, std::int64_t batch_size);
 
 // u8 values -> f32 in [0, 1] (v / 255), same shape. t: u8 [...] -> f32 [...]
