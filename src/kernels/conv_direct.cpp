@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -31,30 +33,86 @@ void pad_images(const float* x, const DirectGeometry& g, int64_t n, float* padde
                   sizeof(float) * g.W);
 }
 
+// Where output row oh of channel o goes. Plain: y [n][O][Ho][Wo]. Pooled (code not null): a row
+// pair's outputs go to `rows` [O][2][Wo] (8 floats spare), which `pool_rows` pools, all channels
+// in one call, into `pooled` [O][Wo/2] and `codes`, then copies into the pooled y
+// [n][O][Ho/2][Wo/2] and its codes; the full-size output is never stored.
+struct Outputs {
+  float* y;
+  std::uint8_t* code;
+  float* rows;
+  float* pooled;
+  std::uint8_t* codes;
+  int64_t O, Ho, Wo;
+  float* row(int64_t i, int64_t o, int64_t oh) const {
+    return code != nullptr ? rows + (2 * o + oh % 2) * Wo : y + ((i * O + o) * Ho + oh) * Wo;
+  }
+  // after the second row of each pair
+  void pool_rows(int64_t i, int64_t oh) const {
+    if (code == nullptr || oh % 2 == 0) return;
+    const int64_t PW = Wo / 2, plane = (Ho / 2) * PW, at = (oh / 2) * PW;
+    max_pool2d_2x2_plane<float>(rows, 2 * O, Wo, pooled, codes);
+    for (int64_t o = 0; o < O; ++o) {
+      std::memcpy(y + (i * O + o) * plane + at, pooled + o * PW, sizeof(float) * PW);
+      std::memcpy(code + (i * O + o) * plane + at, codes + o * PW, PW);
+    }
+  }
+};
+
+// dy row oh of channel o. Plain: dy [n][O][Ho][Wo]. Pooled: dy is the pooled gradient, and the
+// row pair is rebuilt in `rows` [2][Wo] when oh is even: each window's gradient at the place its
+// code names, zeros elsewhere (what max_pool2d_2x2_backward_plane writes).
+struct Grads {
+  const float* dy;
+  const std::uint8_t* code;
+  float* rows;
+  int64_t O, Ho, Wo;
+  const float* row(int64_t i, int64_t o, int64_t oh) const {
+    if (code == nullptr) return dy + ((i * O + o) * Ho + oh) * Wo;
+    if (oh % 2 == 0) {
+      const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
+      std::fill(rows, rows + 2 * Wo, 0.0f);
+      for (int64_t c = 0; c < PW; ++c) {
+        const int k = code[at + c];
+        rows[(k / 2) * Wo + 2 * c + k % 2] = dy[at + c];
+      }
+    }
+    return rows + (oh % 2) * Wo;
+  }
+};
+
+// Grow-only per-thread row buffer for the pooled variants.
+float* row_buffer(int64_t count) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < count) buf.resize(static_cast<size_t>(count));
+  return buf.data();
+}
+
 // ---- plain loops (a CPU without AVX2) ----
 
 void forward_generic(const float* x, const float* w, const float* bias, const DirectGeometry& g,
-                     int64_t n, float* y, float* padded) {
+                     int64_t n, const Outputs& out, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo();
   pad_images(x, g, n, padded);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t o = 0; o < g.O; ++o) {
-      const float* f = w + 9 * o;
-      const float b = bias != nullptr ? bias[o] : 0.0f;
-      for (int64_t oh = 0; oh < Ho; ++oh) {
-        const float* r = padded + i * q.size() + oh * q.Wq;
-        float* out = y + ((i * g.O + o) * Ho + oh) * Wo;
+    for (int64_t oh = 0; oh < Ho; ++oh) {
+      const float* r = padded + i * q.size() + oh * q.Wq;
+      for (int64_t o = 0; o < g.O; ++o) {
+        const float* f = w + 9 * o;
+        const float b = bias != nullptr ? bias[o] : 0.0f;
+        float* dst = out.row(i, o, oh);
         for (int64_t ow = 0; ow < Wo; ++ow) {
           float acc = b;
           for (int k = 0; k < 9; ++k) acc += f[k] * r[(k / 3) * q.Wq + ow + k % 3];
-          out[ow] = acc;
+          dst[ow] = acc;
         }
       }
+      out.pool_rows(i, oh);
     }
 }
 
-void backward_generic(const float* x, const float* dy, const DirectGeometry& g, int64_t n,
+void backward_generic(const float* x, const Grads& dy, const DirectGeometry& g, int64_t n,
                       float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo();
@@ -64,7 +122,7 @@ void backward_generic(const float* x, const float* dy, const DirectGeometry& g, 
     for (int64_t i = 0; i < n; ++i)
       for (int64_t oh = 0; oh < Ho; ++oh) {
         const float* r = padded + i * q.size() + oh * q.Wq;
-        const float* d = dy + ((i * g.O + o) * Ho + oh) * Wo;
+        const float* d = dy.row(i, o, oh);
         for (int64_t ow = 0; ow < Wo; ++ow) {
           for (int k = 0; k < 9; ++k) acc[k] += d[ow] * r[(k / 3) * q.Wq + ow + k % 3];
           acc[9] += d[ow];
@@ -83,7 +141,8 @@ __attribute__((target("avx2"))) inline __m256i tail_mask(int64_t lanes) {
 
 __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const float* w,
                                                       const float* bias, const DirectGeometry& g,
-                                                      int64_t n, float* y, float* padded) {
+                                                      int64_t n, const Outputs& outs,
+                                                      float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   pad_images(x, g, n, padded);
@@ -93,7 +152,6 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
       const float* r0 = padded + i * q.size() + oh * q.Wq;
       const float* r1 = r0 + q.Wq;
       const float* r2 = r1 + q.Wq;
-      float* out = y + (i * O * Ho + oh) * Wo;
       for (int64_t ow = 0; ow < Wo; ow += 8) {
         // the 9 shifted input vectors, shared by every output channel
         const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
@@ -102,8 +160,9 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
                      a6 = _mm256_loadu_ps(r2 + ow), a7 = _mm256_loadu_ps(r2 + ow + 1),
                      a8 = _mm256_loadu_ps(r2 + ow + 2);
         // a whole-vector store may run into the next row of the same plane, which is written
-        // later (a masked store is slow on some CPUs, AMD's); the last row's tail is masked
-        const bool full = ow + 8 <= Wo || oh + 1 < Ho;
+        // later (a masked store is slow on some CPUs, AMD's); the last row's tail is masked, and
+        // so is a pooled pair's second row (the next channel's rows follow it)
+        const bool full = ow + 8 <= Wo || (outs.code != nullptr ? oh % 2 == 0 : oh + 1 < Ho);
         for (int64_t o = 0; o < O; ++o) {
           const float* f = w + 9 * o;
           __m256 acc = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);
@@ -116,7 +175,7 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
           acc = _mm256_fmadd_ps(_mm256_set1_ps(f[6]), a6, acc);
           acc = _mm256_fmadd_ps(_mm256_set1_ps(f[7]), a7, acc);
           acc = _mm256_fmadd_ps(_mm256_set1_ps(f[8]), a8, acc);
-          float* dst = out + o * Ho * Wo + ow;
+          float* dst = outs.row(i, o, oh) + ow;
           if (full) {
             _mm256_storeu_ps(dst, acc);
           } else {
@@ -124,6 +183,7 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
           }
         }
       }
+      outs.pool_rows(i, oh);
     }
 }
 
@@ -134,7 +194,7 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-__attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const float* dy,
+__attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
                                                        const DirectGeometry& g, int64_t n,
                                                        float* dwb, float* padded) {
   const Plane q(g);
@@ -149,7 +209,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const flo
         const float* r0 = padded + i * q.size() + oh * q.Wq;
         const float* r1 = r0 + q.Wq;
         const float* r2 = r1 + q.Wq;
-        const float* d = dy + ((i * O + o) * Ho + oh) * Wo;
+        const float* d = dy.row(i, o, oh);
         for (int64_t ow = 0; ow < Wo; ow += 8) {
           // lanes past Wo read dy as 0, so the (finite) image values there add nothing
           const __m256 v =
@@ -194,20 +254,36 @@ int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n) 
 }
 
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
-                                    const DirectGeometry& g, int64_t n, float* y, float* scratch) {
+                                    const DirectGeometry& g, int64_t n, float* y, float* scratch,
+                                    std::uint8_t* pool_code) {
+  // pooled: rows [O][2][Wo] (+8), then the pooled rows [O][Wo/2] (+8), then their codes
+  const int64_t rows = 2 * g.O * g.Wo() + 8, pooled = g.O * (g.Wo() / 2) + 8;
+  float* buf =
+      pool_code != nullptr ? row_buffer(rows + pooled + (g.O * (g.Wo() / 2) + 3) / 4) : nullptr;
+  const Outputs out{y,
+                    pool_code,
+                    buf,
+                    buf != nullptr ? buf + rows : nullptr,
+                    buf != nullptr ? reinterpret_cast<std::uint8_t*>(buf + rows + pooled) : nullptr,
+                    g.O,
+                    g.Ho(),
+                    g.Wo()};
   if (active_isa() != Isa::generic) {
-    forward_avx2(x, w, bias, g, n, y, scratch);
+    forward_avx2(x, w, bias, g, n, out, scratch);
   } else {
-    forward_generic(x, w, bias, g, n, y, scratch);
+    forward_generic(x, w, bias, g, n, out, scratch);
   }
 }
 
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
-                                     int64_t n, float* dwb, float* scratch) {
+                                     int64_t n, float* dwb, float* scratch,
+                                     const std::uint8_t* pool_code) {
+  const Grads d{dy,  pool_code, pool_code != nullptr ? row_buffer(2 * g.Wo() + 8) : nullptr,
+                g.O, g.Ho(),    g.Wo()};
   if (active_isa() != Isa::generic) {
-    backward_avx2(x, dy, g, n, dwb, scratch);
+    backward_avx2(x, d, g, n, dwb, scratch);
   } else {
-    backward_generic(x, dy, g, n, dwb, scratch);
+    backward_generic(x, d, g, n, dwb, scratch);
   }
 }
 

@@ -32,12 +32,19 @@ bool conv3x3_single_channel_applies(int64_t C, int64_t groups, int64_t kh, int64
 int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n);
 
 // x: [n, 1, H, W], w: [O, 1, 3, 3], bias: [O] or null -> y: [n, O, Ho, Wo].
+// With pool_code (Ho and Wo even): the 2x2 max pool of that output instead, computed a row pair
+// at a time and never stored whole: y [n, O, Ho/2, Wo/2] and pool_code [n, O, Ho/2, Wo/2] as
+// max_pool2d_2x2_plane writes them.
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
-                                    const DirectGeometry& g, int64_t n, float* y, float* scratch);
+                                    const DirectGeometry& g, int64_t n, float* y, float* scratch,
+                                    std::uint8_t* pool_code = nullptr);
 
 // x: [n, 1, H, W], dy: [n, O, Ho, Wo] -> dwb: [O, 10] (overwritten): per output channel its 9
-// weight gradients, then its bias gradient, summed over the n images in a fixed order.
+// weight gradients, then its bias gradient, summed over the n images in a fixed order. With
+// pool_code (from the pooled forward), dy is the pooled output's gradient [n, O, Ho/2, Wo/2]:
+// the same sums as the pool's backward followed by this one.
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
-                                     int64_t n, float* dwb, float* scratch);
+                                     int64_t n, float* dwb, float* scratch,
+                                     const std::uint8_t* pool_code = nullptr);
 
 }  // namespace ember::kernels

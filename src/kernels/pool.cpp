@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "kernels/gemm.hpp"
+#include "kernels/pool_avx2.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -70,9 +71,6 @@ namespace {
 // even and odd columns with one shuffle each; the lanes come out permuted ([0 1 4 5 | 2 3 6 7]
 // of the outputs), which the backward's unpack undoes for free and the forward fixes with one
 // cross-lane permute. The comparisons are those of takes_max, in the same order.
-__attribute__((target("avx2,fma"))) inline __m256 takes_max8(__m256 v, __m256 m) {
-  return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-}
 
 // The first n (<= 8) lanes set.
 __attribute__((target("avx2,fma"))) inline __m256i first_lanes(int64_t n) {
@@ -112,35 +110,20 @@ __attribute__((target("avx2,fma"))) void max_pool2d_2x2_avx2(const float* x, int
       const int64_t n = std::min<int64_t>(8, Wo - ow);
       const Pair16 ra = load16(r0 + 2 * ow, 2 * n), rb = load16(r1 + 2 * ow, 2 * n);
       const __m256 a0 = ra.lo, a1 = ra.hi, b0 = rb.lo, b1 = rb.hi;
-      __m256 m = _mm256_shuffle_ps(a0, a1, 0x88);
+      const __m256 a = _mm256_shuffle_ps(a0, a1, 0x88);
       const __m256 b = _mm256_shuffle_ps(a0, a1, 0xDD);
       const __m256 c = _mm256_shuffle_ps(b0, b1, 0x88);
       const __m256 d = _mm256_shuffle_ps(b0, b1, 0xDD);
-      const __m256 kb = takes_max8(b, m);
-      m = _mm256_blendv_ps(m, b, kb);
-      const __m256 kc = takes_max8(c, m);
-      m = _mm256_blendv_ps(m, c, kc);
-      const __m256 kd = takes_max8(d, m);
-      m = _mm256_blendv_ps(m, d, kd);
+      __m256i k;
+      const __m256 m = pool4_avx2(a, b, c, d, k);
       const __m256 fixed = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
       if (n == 8) {
         _mm256_storeu_ps(out + ow, fixed);
       } else {
         _mm256_maskstore_ps(out + ow, first_lanes(n), fixed);
       }
-      if (code != nullptr) {
-        // the last winner: 3 if d, else 2 if c, else 1 if b, else 0
-        const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
-        __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), one);
-        k = _mm256_blendv_epi8(k, two, _mm256_castps_si256(kc));
-        k = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
-        k = _mm256_permute4x64_epi64(k, 0xD8);
-        const __m128i words =
-            _mm_packus_epi32(_mm256_castsi256_si128(k), _mm256_extracti128_si256(k, 1));
-        const auto bytes =
-            static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
-        std::memcpy(code + oh * Wo + ow, &bytes, static_cast<std::size_t>(n));
-      }
+      if (code != nullptr)
+        store_codes(_mm256_permute4x64_epi64(k, 0xD8), static_cast<int>(n), code + oh * Wo + ow);
     }
   }
 }
@@ -158,22 +141,13 @@ __attribute__((target("avx2,fma"))) void max_pool2d_2x2_backward_avx2(const std:
     const std::uint8_t* cr = code + oh * Wo;
     for (int64_t ow = 0; ow < Wo; ow += 8) {
       const int64_t n = std::min<int64_t>(8, Wo - ow);
-      std::uint64_t packed = 0;
-      std::memcpy(&packed, cr + ow, static_cast<std::size_t>(n));
       // codes and gradients in the lane order of the forward's shuffles, [0 1 4 5 | 2 3 6 7]
-      __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(packed)));
-      k = _mm256_permute4x64_epi64(k, 0xD8);
+      const __m256i k = _mm256_permute4x64_epi64(load_codes(cr + ow, static_cast<int>(n)), 0xD8);
       const __m256 gn =
           n == 8 ? _mm256_loadu_ps(gy + ow) : _mm256_maskload_ps(gy + ow, first_lanes(n));
       const __m256 g = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(gn), 0xD8));
-      const __m256 ga =
-          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_setzero_si256())), g);
-      const __m256 gb =
-          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(1))), g);
-      const __m256 gc =
-          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(2))), g);
-      const __m256 gd =
-          _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(3))), g);
+      __m256 ga, gb, gc, gd;
+      unpool4_avx2(g, k, ga, gb, gc, gd);
       store16(d0 + 2 * ow, 2 * n, _mm256_unpacklo_ps(ga, gb), _mm256_unpackhi_ps(ga, gb));
       store16(d1 + 2 * ow, 2 * n, _mm256_unpacklo_ps(gc, gd), _mm256_unpackhi_ps(gc, gd));
     }

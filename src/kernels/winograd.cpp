@@ -21,6 +21,8 @@
 #include <cstring>
 
 #include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
+#include "kernels/pool_avx2.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -134,9 +136,14 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
 
 // The output transform of one tile row: m[16] rows of products (readable 8 floats past TW),
 // y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar loop's arithmetic.
+// Pooled (pooled not null; Ho and Wo even): instead, each tile's 2x2 max into pooled[tx] and
+// its code into code[tx]; pooled_end as `end` for the pooled output.
 __attribute__((target("avx2,fma"))) void output_row_avx2(const float* const* m, float bias,
                                                          int64_t TW, int64_t Wo, float* y0,
-                                                         float* y1, const float* end) {
+                                                         float* y1, const float* end,
+                                                         float* pooled = nullptr,
+                                                         std::uint8_t* code = nullptr,
+                                                         const float* pooled_end = nullptr) {
   const __m256 b = _mm256_set1_ps(bias);
   // y0's last vector may run into y1 only while y1 is still to be written (one vector a row)
   const float* end0 = y1 != nullptr && TW > 8 ? y1 : end;
@@ -151,6 +158,21 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(const float* const* m, 
     const int64_t count = Wo - 2 * tx;
     __m256 lo, hi;
     const __m256 y00 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]), b);
+    if (pooled != nullptr) {  // each tile is a pooling window: y00 y01 / y10 y11, lane by lane
+      const __m256 y01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b);
+      const __m256 y10 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b);
+      const __m256 y11 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b);
+      __m256i k;
+      const __m256 mx = pool4_avx2(y00, y01, y10, y11, k);
+      const int64_t tiles = TW - tx;  // whole vectors where the floats past are written later
+      if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
+        _mm256_storeu_ps(pooled + tx, mx);
+      } else {
+        _mm256_maskstore_ps(pooled + tx, lanes_below(tiles), mx);
+      }
+      store_codes(k, static_cast<int>(std::min<int64_t>(8, tiles)), code + tx);
+      continue;
+    }
     const __m256 y01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b);
     interleave(y00, y01, lo, hi);
     store_first(y0 + 2 * tx, lo, hi, count, end0);
@@ -183,15 +205,26 @@ __attribute__((target("avx2"))) inline void load_first(const float* src, int64_t
 
 // The gradient output transform of one tile row: g0, g1 (null when past Ho) the rows of dy,
 // Wo wide, into m[16] rows of TW; the scalar loop's arithmetic.
-__attribute__((target("avx2,fma"))) void grad_output_row_avx2(const float* g0, const float* g1,
-                                                              int64_t TW, int64_t Wo,
-                                                              const float* end, int64_t room,
-                                                              float* const* m) {
+// Pooled (pooled not null; Ho and Wo even): the tile row's gradient comes from the pooled
+// gradient pooled[tx] and codes code[tx] instead (end: as for g0, for the pooled gradient).
+__attribute__((target("avx2,fma"))) void grad_output_row_avx2(
+    const float* g0, const float* g1, int64_t TW, int64_t Wo, const float* end, int64_t room,
+    float* const* m, const float* pooled = nullptr, const std::uint8_t* code = nullptr) {
   for (int64_t tx = 0; tx < TW; tx += 8) {
     const int64_t count = Wo - 2 * tx;
     __m256 d00, d01, d10 = _mm256_setzero_ps(), d11 = _mm256_setzero_ps();
-    load_first(g0 + 2 * tx, count, end, d00, d01);
-    if (g1 != nullptr) load_first(g1 + 2 * tx, count, end, d10, d11);
+    if (pooled != nullptr) {
+      const int64_t tiles = TW - tx;
+      const __m256 keep = _mm256_castsi256_ps(lanes_below(tiles));
+      const __m256 gp = tiles >= 8 || pooled + tx + 8 <= end
+                            ? _mm256_and_ps(_mm256_loadu_ps(pooled + tx), keep)
+                            : _mm256_maskload_ps(pooled + tx, lanes_below(tiles));
+      unpool4_avx2(gp, load_codes(code + tx, static_cast<int>(std::min<int64_t>(8, tiles))), d00,
+                   d01, d10, d11);
+    } else {
+      load_first(g0 + 2 * tx, count, end, d00, d01);
+      if (g1 != nullptr) load_first(g1 + 2 * tx, count, end, d10, d11);
+    }
     const __m256 zero = _mm256_setzero_ps();
     const __m256 r[4][2] = {{d00, d01},
                             {_mm256_add_ps(d00, d10), _mm256_add_ps(d01, d11)},
@@ -312,40 +345,54 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
 // y = A^T M A (+ bias) for every output channel and tile, clipped to Ho x Wo.
 template <bool kVec>
 inline void output_transform(const float* M, const float* bias, const WinogradGeometry& g,
-                             int64_t n, float* y) {
+                             int64_t n, float* y, std::uint8_t* code, float* rows) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
-  const float* y_end = y + n * O * z.Ho * z.Wo;        // written in order of address, up to here
+  // Pooled (code not null): each tile row's two output rows go to `rows` (2 Wo floats and 16
+  // spare), then through the 2x2 max pool into y's row ty and code's. Else straight into y.
+  const bool pooled = code != nullptr;
+  const int64_t plane_size = pooled ? z.TH * z.TW : z.Ho * z.Wo;
+  const float* y_end = pooled ? rows + 2 * z.Wo + 16 : y + n * O * plane_size;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float b = bias != nullptr ? bias[o] : 0.0f;
-      float* out = y + (i * O + o) * z.Ho * z.Wo;
+      float* out = y + (i * O + o) * plane_size;
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
         const float* m[16];
         for (int p = 0; p < 16; ++p) m[p] = M + (p * O + o) * T + col;
-        float* __restrict y0 = out + 2 * ty * z.Wo;
+        float* __restrict y0 = pooled ? rows : out + 2 * ty * z.Wo;
         float* __restrict y1 = y0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
         const int64_t full = z.Wo / 2;  // tiles whose two columns both exist
         if constexpr (kVec) {
+          if (pooled) {  // pooled in registers, a tile per lane
+            const int64_t at = (i * O + o) * plane_size + ty * z.TW;
+            output_row_avx2(m, b, z.TW, z.Wo, nullptr, nullptr, nullptr, y + at, code + at,
+                            y + n * O * plane_size);
+            continue;
+          }
           output_row_avx2(m, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
-          continue;
+        } else {
+          for (int64_t tx = 0; tx < z.TW; ++tx) {
+            float a[4], d[4];
+            for (int j = 0; j < 4; ++j) {
+              a[j] = m[j][tx] + m[4 + j][tx] + m[8 + j][tx];
+              d[j] = m[4 + j][tx] - m[8 + j][tx] - m[12 + j][tx];
+            }
+            const float y00 = a[0] + a[1] + a[2] + b, y01 = a[1] - a[2] - a[3] + b;
+            const float y10 = d[0] + d[1] + d[2] + b, y11 = d[1] - d[2] - d[3] + b;
+            y0[2 * tx] = y00;
+            if (tx < full) y0[2 * tx + 1] = y01;
+            if (row1) {
+              y1[2 * tx] = y10;
+              if (tx < full) y1[2 * tx + 1] = y11;
+            }
+          }
         }
-        for (int64_t tx = 0; tx < z.TW; ++tx) {
-          float a[4], d[4];
-          for (int j = 0; j < 4; ++j) {
-            a[j] = m[j][tx] + m[4 + j][tx] + m[8 + j][tx];
-            d[j] = m[4 + j][tx] - m[8 + j][tx] - m[12 + j][tx];
-          }
-          const float y00 = a[0] + a[1] + a[2] + b, y01 = a[1] - a[2] - a[3] + b;
-          const float y10 = d[0] + d[1] + d[2] + b, y11 = d[1] - d[2] - d[3] + b;
-          y0[2 * tx] = y00;
-          if (tx < full) y0[2 * tx + 1] = y01;
-          if (row1) {
-            y1[2 * tx] = y10;
-            if (tx < full) y1[2 * tx + 1] = y11;
-          }
+        if (pooled) {
+          const int64_t at = (i * O + o) * plane_size + ty * z.TW;
+          max_pool2d_2x2_plane<float>(rows, 2, z.Wo, y + at, code + at);
         }
       }
     }
@@ -353,20 +400,36 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
 
 // dM = A dy A^T for every output channel and tile (dy zero outside Ho x Wo).
 template <bool kVec>
-inline void grad_output_transform(const float* dy, const WinogradGeometry& g, int64_t n,
-                                  float* dM) {
+inline void grad_output_transform(const float* dy, const WinogradGeometry& g, int64_t n, float* dM,
+                                  const std::uint8_t* code, float* rows) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
   const int64_t full = z.Wo / 2;
-  const float* dy_end = dy + n * O * z.Ho * z.Wo;
+  // Pooled (code not null): dy holds the pooled gradient [n, O, TH, TW]; each tile row's two
+  // rows of the convolution's gradient are rebuilt in `rows` by the 2x2 pool's backward.
+  const bool pooled = code != nullptr;
+  const int64_t plane_size = pooled ? z.TH * z.TW : z.Ho * z.Wo;
+  const float* dy_end = pooled ? rows + 2 * z.Wo + 16 : dy + n * O * plane_size;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
-      const float* plane = dy + (i * O + o) * z.Ho * z.Wo;
+      const float* plane = dy + (i * O + o) * plane_size;
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
         float* m[16];
         for (int p = 0; p < 16; ++p) m[p] = dM + (p * O + o) * T + col;
         const float* g0 = plane + 2 * ty * z.Wo;
+        const int64_t at = (i * O + o) * plane_size + ty * z.TW;
+        if constexpr (kVec) {
+          if (pooled) {  // unpooled in registers, a tile per lane
+            grad_output_row_avx2(nullptr, nullptr, z.TW, z.Wo, dy + n * O * plane_size, T - col, m,
+                                 dy + at, code + at);
+            continue;
+          }
+        }
+        if (pooled) {
+          max_pool2d_2x2_backward_plane<float>(code + at, dy + at, 2, z.Wo, rows);
+          g0 = rows;
+        }
         const float* g1 = g0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
         if constexpr (kVec) {
@@ -554,7 +617,8 @@ __attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int6
 // AVX2, and the reference the tests compare the other against).
 template <bool kSmall>
 inline void forward_body(const float* x, const float* u, const float* bias,
-                         const WinogradGeometry& g, int64_t n, float* y, float* scratch) {
+                         const WinogradGeometry& g, int64_t n, float* y, std::uint8_t* code,
+                         float* scratch) {
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   input_transform<kSmall>(x, g, n, s);
@@ -567,16 +631,16 @@ inline void forward_body(const float* x, const float* u, const float* bias,
             ld);
     }
   }
-  output_transform<kSmall>(s.M, bias, g, n, y);
+  output_transform<kSmall>(s.M, bias, g, n, y, code, s.rows);  // rows: free again
 }
 
 template <bool kSmall>
 inline void backward_body(const float* x, const float* u, const float* dy,
                           const WinogradGeometry& g, int64_t n, float* dx, float* du,
-                          bool accumulate, float* scratch) {
+                          bool accumulate, const std::uint8_t* code, float* scratch) {
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
-  grad_output_transform<kSmall>(dy, g, n, s.M);
+  grad_output_transform<kSmall>(dy, g, n, s.M, code, s.rows);  // rows: not yet in use
   clear_pad_columns(s.M, 16 * O, T);
   if (du != nullptr) {
     input_transform<kSmall>(x, g, n, s);
@@ -606,25 +670,25 @@ inline void backward_body(const float* x, const float* u, const float* dy,
 __attribute__((target("avx2,fma"), flatten)) void forward_avx2(const float* x, const float* u,
                                                                const float* bias,
                                                                const WinogradGeometry& g, int64_t n,
-                                                               float* y, float* scratch) {
-  forward_body<true>(x, u, bias, g, n, y, scratch);
+                                                               float* y, std::uint8_t* code,
+                                                               float* scratch) {
+  forward_body<true>(x, u, bias, g, n, y, code, scratch);
 }
 __attribute__((flatten)) void forward_generic(const float* x, const float* u, const float* bias,
                                               const WinogradGeometry& g, int64_t n, float* y,
-                                              float* scratch) {
-  forward_body<false>(x, u, bias, g, n, y, scratch);
+                                              std::uint8_t* code, float* scratch) {
+  forward_body<false>(x, u, bias, g, n, y, code, scratch);
 }
-__attribute__((target("avx2,fma"), flatten)) void backward_avx2(const float* x, const float* u,
-                                                                const float* dy,
-                                                                const WinogradGeometry& g,
-                                                                int64_t n, float* dx, float* du,
-                                                                bool accumulate, float* scratch) {
-  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, scratch);
+__attribute__((target("avx2,fma"), flatten)) void backward_avx2(
+    const float* x, const float* u, const float* dy, const WinogradGeometry& g, int64_t n,
+    float* dx, float* du, bool accumulate, const std::uint8_t* code, float* scratch) {
+  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, code, scratch);
 }
 __attribute__((flatten)) void backward_generic(const float* x, const float* u, const float* dy,
                                                const WinogradGeometry& g, int64_t n, float* dx,
-                                               float* du, bool accumulate, float* scratch) {
-  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, scratch);
+                                               float* du, bool accumulate, const std::uint8_t* code,
+                                               float* scratch) {
+  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, code, scratch);
 }
 
 }  // namespace
@@ -687,20 +751,21 @@ void winograd_weights_backward(const float* du, const WinogradGeometry& g, float
 }
 
 void winograd_forward(const float* x, const float* u, const float* bias, const WinogradGeometry& g,
-                      int64_t n, float* y, float* scratch) {
+                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code) {
   if (active_isa() != Isa::generic) {
-    forward_avx2(x, u, bias, g, n, y, scratch);
+    forward_avx2(x, u, bias, g, n, y, pool_code, scratch);
   } else {
-    forward_generic(x, u, bias, g, n, y, scratch);
+    forward_generic(x, u, bias, g, n, y, pool_code, scratch);
   }
 }
 
 void winograd_backward(const float* x, const float* u, const float* dy, const WinogradGeometry& g,
-                       int64_t n, float* dx, float* du, bool accumulate, float* scratch) {
+                       int64_t n, float* dx, float* du, bool accumulate, float* scratch,
+                       const std::uint8_t* pool_code) {
   if (active_isa() != Isa::generic) {
-    backward_avx2(x, u, dy, g, n, dx, du, accumulate, scratch);
+    backward_avx2(x, u, dy, g, n, dx, du, accumulate, pool_code, scratch);
   } else {
-    backward_generic(x, u, dy, g, n, dx, du, accumulate, scratch);
+    backward_generic(x, u, dy, g, n, dx, du, accumulate, pool_code, scratch);
   }
 }
 

@@ -42,14 +42,20 @@ void winograd_weights(const float* w, const WinogradGeometry& g, float* u);
 int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n);
 
 // x: [n, C, H, W], u from winograd_weights, bias: [O] or null -> y: [n, O, Ho, Wo].
+// With pool_code (Ho and Wo even): the 2x2 max pool of that output instead, never stored whole:
+// y [n, O, Ho/2, Wo/2] and pool_code [n, O, Ho/2, Wo/2] as max_pool2d_2x2_plane writes them
+// (each 2x2 output tile is one pooling window).
 void winograd_forward(const float* x, const float* u, const float* bias, const WinogradGeometry& g,
-                      int64_t n, float* y, float* scratch);
+                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code = nullptr);
 
 // Given dy: [n, O, Ho, Wo]: dx [n, C, H, W] (overwritten; skipped when null) and the
 // transformed-weight gradient du [16, O, C] (overwritten, or added to when accumulate; skipped
-// when null). x and u as in the forward.
+// when null). x and u as in the forward. With pool_code (from the pooled forward), dy is the
+// pooled output's gradient [n, O, Ho/2, Wo/2]: the same results as the pool's backward followed
+// by this one, without the full-size gradient.
 void winograd_backward(const float* x, const float* u, const float* dy, const WinogradGeometry& g,
-                       int64_t n, float* dx, float* du, bool accumulate, float* scratch);
+                       int64_t n, float* dx, float* du, bool accumulate, float* scratch,
+                       const std::uint8_t* pool_code = nullptr);
 
 // The weight gradient from the transformed one: du [16, O, C] -> dw [O, C, 3, 3] (overwritten).
 void winograd_weights_backward(const float* du, const WinogradGeometry& g, float* dw);

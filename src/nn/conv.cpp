@@ -53,6 +53,13 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, stride_, padding_, dilation_, groups_);
 }
 
+Tensor Conv2d::forward_max_pool2x2(const Tensor& x) {
+  if (stride_ == Pair{1, 1} && dilation_ == Pair{1, 1} && groups_ == 1) {
+    return conv2d_max_pool2x2(x, weight, bias, padding_);
+  }
+  return max_pool2d(forward(x), {2, 2});
+}
+
 std::string Conv2d::repr() const {
   std::string s = "Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
                   ", kernel_size=" + pair_str(kernel_) + ", stride=" + pair_str(stride_);
@@ -64,6 +71,10 @@ std::string Conv2d::repr() const {
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel_, stride_, padding_); }
+bool MaxPool2d::is_2x2() const {
+  return kernel_ == Pair{2, 2} && (stride_ == Pair{0, 0} || stride_ == Pair{2, 2}) &&
+         padding_ == Pair{0, 0};
+}
 std::string MaxPool2d::repr() const {
   const Pair stride = stride_ == Pair{0, 0} ? kernel_ : stride_;
   return "MaxPool2d(kernel_size=" + pair_str(kernel_) + ", stride=" + pair_str(stride) +

@@ -67,23 +67,44 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
   return children()[i].second;
 }
 
-// max_pool(relu(x)) equals relu(max_pool(x)) exactly, values and gradients: ReLU never changes
-// which element of a window is the largest, and a window whose largest element is <= 0 passes no
-// gradient either way. The right side runs ReLU on the pooled tensor (a quarter of the elements
-// for 2x2 pooling), so a ReLU directly followed by a MaxPool2d runs the pool first. Only the two
-// library classes themselves swap, never a subclass with a forward of its own.
+// Two rewrites, each with the same values and gradients as running the children one by one:
+//  - max_pool(relu(x)) equals relu(max_pool(x)) exactly: ReLU never changes which element of a
+//    window is the largest, and a window whose largest element is <= 0 passes no gradient either
+//    way. The right side runs ReLU on the pooled tensor (a quarter of the elements for 2x2
+//    pooling), so a ReLU directly followed by a MaxPool2d runs the pool first.
+//  - a Conv2d followed by a 2x2 MaxPool2d (a ReLU between them moves after the pool, as above)
+//    runs as the fused conv2d_max_pool2x2, which never stores the convolution's full output.
+// Only the library classes themselves are matched, never a subclass with a forward of its own.
+namespace {
+template <class M>
+M* exactly(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& kids,
+           std::size_t i) {
+  if (i >= kids.size() || typeid(*kids[i].second) != typeid(M)) return nullptr;
+  return static_cast<M*>(kids[i].second.get());
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   const auto& kids = children();
   for (std::size_t i = 0; i < kids.size(); ++i) {
-    Module& m = *kids[i].second;
-    if (i + 1 < kids.size() && typeid(m) == typeid(ReLU) &&
-        typeid(*kids[i + 1].second) == typeid(MaxPool2d)) {
-      h = m.forward(kids[i + 1].second->forward(h));
+    if (auto* conv = exactly<Conv2d>(kids, i)) {
+      auto* relu_mod = exactly<ReLU>(kids, i + 1);
+      auto* pool = exactly<MaxPool2d>(kids, relu_mod != nullptr ? i + 2 : i + 1);
+      if (pool != nullptr && pool->is_2x2()) {
+        h = conv->forward_max_pool2x2(h);
+        if (relu_mod != nullptr) h = relu_mod->forward(h);
+        i += relu_mod != nullptr ? 2 : 1;
+        continue;
+      }
+    }
+    if (auto* relu_mod = exactly<ReLU>(kids, i);
+        relu_mod != nullptr && exactly<MaxPool2d>(kids, i + 1)) {
+      h = relu_mod->forward(kids[i + 1].second->forward(h));
       ++i;
       continue;
     }
-    h = m.forward(h);
+    h = kids[i].second->forward(h);
   }
   return h;
 }

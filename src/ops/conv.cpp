@@ -23,6 +23,7 @@
 #include "kernels/conv.hpp"
 #include "kernels/conv_direct.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
 #include "kernels/winograd.hpp"
 #include "ops/op_utils.hpp"
 
@@ -162,6 +163,22 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
   });
 }
 
+// The full-size gradient [N, O, Ho, Wo] that the 2x2 max pool's backward makes of the pooled one
+// (g [N, O, Ho/2, Wo/2]) and the forward's codes.
+Tensor max_pool2d_2x2_backward_dense(const Tensor& g, const Tensor& code, const ConvShape& s) {
+  Tensor dense = empty({s.N, s.O, s.g.Ho, s.g.Wo}, DType::f32);
+  const int64_t P = s.P(), PP = P / 4;
+  const float* pg = g.data_ptr<float>();
+  const std::uint8_t* pc = code.data_ptr<std::uint8_t>();
+  float* pd = dense.data_ptr<float>();
+  parallel_for(0, s.N * s.O, std::max<int64_t>(1, 32768 / P), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      kernels::max_pool2d_2x2_backward_plane<float>(pc + p * PP, pg + p * PP, s.g.Ho, s.g.Wo,
+                                                    pd + p * P);
+  });
+  return dense;
+}
+
 // Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each null
 // when not needed; the others are overwritten). Per image and group:
 //   dw_block^T[K, Og] += cols * dy_n^T        (dw_blocks: one [K, O] partial per block)
@@ -236,25 +253,28 @@ int64_t winograd_block_images(const ConvShape& s) {
   return std::max<int64_t>(kWinogradImages, (s.N + 31) / 32 / kWinogradImages * kWinogradImages);
 }
 
-// x: [N, C, H, W], w: [O, C, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]
+// x: [N, C, H, W], w: [O, C, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]; with code, the 2x2
+// max pool of that instead: y and code [N, O, Ho/2, Wo/2].
 void winograd_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
-                           float* y) {
+                           float* y, std::uint8_t* code = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   std::vector<float> u(static_cast<size_t>(16 * s.O * s.g.C));
   kernels::winograd_weights(w, g, u.data());
   const int64_t units = (s.N + kWinogradImages - 1) / kWinogradImages;
-  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P();
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
   for_each_unit(units, [&](int64_t unit) {
     const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
     float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-    kernels::winograd_forward(x + n0 * in, u.data(), bias, g, n, y + n0 * out, scratch_buf);
+    kernels::winograd_forward(x + n0 * in, u.data(), bias, g, n, y + n0 * out, scratch_buf,
+                              code != nullptr ? code + n0 * out : nullptr);
   });
 }
 
-// Gradients given dy [N, O, Ho, Wo]: dx [N, C, H, W], dw [O, C, 3, 3] (each null when not
-// needed). Per block, the transformed-weight gradient partial; then their sum in block order.
+// Gradients given dy [N, O, Ho, Wo] (with code: the pooled gradient [N, O, Ho/2, Wo/2]): dx
+// [N, C, H, W], dw [O, C, 3, 3] (each null when not needed). Per block, the transformed-weight
+// gradient partial; then their sum in block order.
 void winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
-                            float* dx, float* dw) {
+                            float* dx, float* dw, const std::uint8_t* code = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   const int64_t UC = 16 * s.O * s.g.C;
   std::vector<float> u(static_cast<size_t>(UC));
@@ -262,15 +282,16 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   std::vector<float> partials(dw != nullptr ? static_cast<size_t>(blocks * UC) : 0);
-  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P();
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
     for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
       const int64_t n = std::min(kWinogradImages, b1 - n0);
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-      kernels::winograd_backward(
-          x + n0 * in, u.data(), dy + n0 * out, g, n, dx != nullptr ? dx + n0 * in : nullptr,
-          dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0, scratch_buf);
+      kernels::winograd_backward(x + n0 * in, u.data(), dy + n0 * out, g, n,
+                                 dx != nullptr ? dx + n0 * in : nullptr,
+                                 dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0,
+                                 scratch_buf, code != nullptr ? code + n0 * out : nullptr);
     }
   });
   if (dw != nullptr) {
@@ -300,34 +321,38 @@ kernels::DirectGeometry direct_geometry(const ConvShape& s) {
 // Images per direct call (the forward's unit of work and the backward's fixed partial-sum block).
 int64_t direct_block_images(const ConvShape& s) { return std::max<int64_t>(1, (s.N + 31) / 32); }
 
-// x: [N, 1, H, W], w: [O, 1, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]
+// x: [N, 1, H, W], w: [O, 1, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]; with code, the 2x2
+// max pool of that instead: y and code [N, O, Ho/2, Wo/2].
 void direct_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
-                         float* y) {
+                         float* y, std::uint8_t* code = nullptr) {
   const kernels::DirectGeometry g = direct_geometry(s);
   constexpr int64_t kImages = 4;
   const int64_t units = (s.N + kImages - 1) / kImages;
-  const int64_t in = s.g.H * s.g.W, out = s.O * s.P();
+  const int64_t in = s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
   for_each_unit(units, [&](int64_t unit) {
     const int64_t n0 = unit * kImages, n = std::min(kImages, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
-    kernels::conv3x3_single_channel_forward(x + n0 * in, w, bias, g, n, y + n0 * out, buf);
+    kernels::conv3x3_single_channel_forward(x + n0 * in, w, bias, g, n, y + n0 * out, buf,
+                                            code != nullptr ? code + n0 * out : nullptr);
   });
 }
 
-// Given dy [N, O, Ho, Wo]: dw [O, 1, 3, 3] and db [O] (either null when not needed). Per block
-// of images one [O, 10] partial, then their sum in block order.
-void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, float* dw,
-                          float* db) {
+// Given dy [N, O, Ho, Wo] (with code: the pooled gradient [N, O, Ho/2, Wo/2]): dw [O, 1, 3, 3]
+// and db [O] (either null when not needed). Per block of images one [O, 10] partial, then their
+// sum in block order.
+void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, float* dw, float* db,
+                          const std::uint8_t* code = nullptr) {
   const kernels::DirectGeometry g = direct_geometry(s);
   const int64_t per_block = direct_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   std::vector<float> partials(static_cast<size_t>(blocks * s.O * 10));
-  const int64_t in = s.g.H * s.g.W, out = s.O * s.P();
+  const int64_t in = s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t n0 = b * per_block, n = std::min(per_block, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
     kernels::conv3x3_single_channel_backward(x + n0 * in, dy + n0 * out, g, n,
-                                             partials.data() + b * s.O * 10, buf);
+                                             partials.data() + b * s.O * 10, buf,
+                                             code != nullptr ? code + n0 * out : nullptr);
   });
   for (int64_t o = 0; o < s.O; ++o)
     for (int k = 0; k < 10; ++k) {
@@ -339,10 +364,16 @@ void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, f
     }
 }
 
-}  // namespace
+// conv2d's checked arguments, in the promoted dtype, and its shape.
+struct ConvArgs {
+  Tensor x, w, b;  // converted to dt
+  DType dt;
+  ConvShape s;
+};
 
-Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<int64_t, 2> stride,
-              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
+ConvArgs conv_args(const Tensor& x0, const Tensor& w0, const Tensor& b0,
+                   std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                   std::array<int64_t, 2> dilation, int64_t groups) {
   const std::string xs = shape_str(x0.shape()), ws = shape_str(w0.shape());
   if (x0.rank() != 4) throw Error("conv2d: input must be [N, C, H, W], got " + xs);
   if (w0.rank() != 4) throw Error("conv2d: weight must be [O, C/groups, kh, kw], got " + ws);
@@ -373,22 +404,125 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
                 pair_str(padding) + " and dilation " + pair_str(dilation) +
                 ": the output would be empty");
   }
-
   DType dt = promote_types(x0.dtype(), w0.dtype());
   if (b0.defined()) dt = promote_types(dt, b0.dtype());
   if (!is_floating(dt)) dt = DType::f32;
-  const Tensor x = x0.dtype() == dt ? x0 : x0.to(dt);
-  const Tensor w = w0.dtype() == dt ? w0 : w0.to(dt);
-  const Tensor b = !b0.defined() || b0.dtype() == dt ? b0 : b0.to(dt);
+  return {x0.dtype() == dt ? x0 : x0.to(dt),
+          w0.dtype() == dt ? w0 : w0.to(dt),
+          !b0.defined() || b0.dtype() == dt ? b0 : b0.to(dt),
+          dt,
+          {{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+            Ho, Wo},
+           N,
+           O,
+           groups}};
+}
 
-  ConvShape s{{C, H, W, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0],
-               dilation[1], Ho, Wo},
-              N,
-              O,
-              groups};
-  const Tensor xc = x.detach().contiguous(), wc = w.detach().contiguous();
-  const Tensor bc = b.defined() ? b.detach().contiguous() : Tensor();
-  Tensor out = empty({N, O, Ho, Wo}, dt);
+// What a conv2d node keeps for its backward. code: defined for conv2d_max_pool2x2's fused node,
+// whose incoming gradient is the pooled one.
+struct ConvSaved {
+  Tensor xs, ws, code;
+  ConvShape s;
+  DType dt;
+  bool need_x, need_w, has_b, need_b;
+};
+
+std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
+  const ConvShape& s = v.s;
+  const DType dt = v.dt;
+  Tensor dx = v.need_x ? empty({s.N, s.Cin(), s.g.H, s.g.W}, dt) : Tensor();
+  Tensor dw = v.need_w ? empty({s.O, s.g.C, s.g.kh, s.g.kw}, dt) : Tensor();
+  Tensor db = v.need_b ? empty({s.O}, dt) : Tensor();
+  const auto grads = [&] {
+    std::vector<Tensor> out{dx, dw};
+    if (v.has_b) out.push_back(db);
+    return out;
+  };
+  if (s.N * s.O * s.P() == 0) {
+    for (Tensor* z : {&dx, &dw, &db})
+      if (z->defined()) z->zero_();
+    return grads();
+  }
+  const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
+  const std::uint8_t* code = v.code.defined() ? v.code.data_ptr<std::uint8_t>() : nullptr;
+  if (use_winograd(s, dt)) {
+    const float* pg = gc.data_ptr<float>();
+    winograd_conv_backward(v.need_w ? v.xs.data_ptr<float>() : nullptr, v.ws.data_ptr<float>(), pg,
+                           s, v.need_x ? dx.data_ptr<float>() : nullptr,
+                           v.need_w ? dw.data_ptr<float>() : nullptr, code);
+    if (v.need_b) {
+      // pooled: the sum of the pooled gradient, which holds every nonzero of the full-size one
+      // (summed in another order, so equal within rounding, not to the bit)
+      ConvShape pooled = s;
+      if (code != nullptr) pooled.g.Ho /= 2, pooled.g.Wo /= 2;
+      bias_grad(pg, pooled, db.data_ptr<float>());
+    }
+    return grads();
+  }
+  if (use_direct(s, dt)) {
+    // dw and db from the direct kernel; dx (rarely wanted of a first layer) by im2col's
+    // transposed product
+    const float* pg = gc.data_ptr<float>();
+    Tensor dense;  // the full-size gradient, rebuilt only when dx or db alone needs it
+    const auto dense_grad = [&]() -> const float* {
+      if (code == nullptr) return pg;
+      if (!dense.defined()) dense = max_pool2d_2x2_backward_dense(gc, v.code, s);
+      return dense.data_ptr<float>();
+    };
+    if (v.need_w) {
+      direct_conv_backward(v.need_w ? v.xs.data_ptr<float>() : nullptr, pg, s, dw.data_ptr<float>(),
+                           v.need_b ? db.data_ptr<float>() : nullptr, code);
+    } else if (v.need_b) {
+      bias_grad(dense_grad(), s, db.data_ptr<float>());
+    }
+    if (v.need_x)
+      conv_backward<float>(nullptr, v.ws.data_ptr<float>(), dense_grad(), s, dx.data_ptr<float>(),
+                           nullptr, nullptr, nullptr);
+    return grads();
+  }
+  const int64_t blocks = (s.N + block_images(s) - 1) / block_images(s);
+  Tensor dw_blocks = v.need_w ? empty({blocks, s.O * s.K()}, dt) : Tensor();
+  dispatch_real(dt, [&](auto tag) {
+    using T = decltype(tag);
+    auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+    auto mut = [](Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
+    conv_backward<T>(ptr(v.xs), ptr(v.ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
+                     mut(dw_blocks));
+  });
+  return grads();
+}
+
+// Records the node of conv2d (code undefined) or of the fused conv2d + 2x2 max pool.
+void record_conv(const char* name, Tensor& out, const ConvArgs& a, const Tensor& xc,
+                 const Tensor& wc, const Tensor& code) {
+  std::vector<Tensor> inputs{a.x, a.w};
+  if (a.b.defined()) inputs.push_back(a.b);
+  if (!needs_grad(inputs)) return;
+  ConvSaved v;
+  v.need_x = a.x.requires_grad();
+  v.need_w = a.w.requires_grad();
+  v.has_b = a.b.defined();
+  v.need_b = v.has_b && a.b.requires_grad();
+  v.s = a.s;
+  v.dt = a.dt;
+  // dx needs only the weight, dw only the input: keep no more alive than the backward reads
+  if (v.need_w) v.xs = xc;
+  if (v.need_x || use_winograd(a.s, a.dt)) v.ws = wc;
+  v.code = code;
+  record(name, out, inputs,
+         [v = std::move(v)](const Tensor& g) { return conv_backward_node(v, g); });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<int64_t, 2> stride,
+              std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
+  const ConvArgs a = conv_args(x0, w0, b0, stride, padding, dilation, groups);
+  const ConvShape& s = a.s;
+  const DType dt = a.dt;
+  const Tensor xc = a.x.detach().contiguous(), wc = a.w.detach().contiguous();
+  const Tensor bc = a.b.defined() ? a.b.detach().contiguous() : Tensor();
+  Tensor out = empty({s.N, s.O, s.g.Ho, s.g.Wo}, dt);
   if (out.numel() > 0) {
     dispatch_real(dt, [&](auto tag) {
       using T = decltype(tag);
@@ -406,67 +540,30 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
       conv_forward<T>(xc.data_ptr<T>(), wc.data_ptr<T>(), pb, s, out.data_ptr<T>());
     });
   }
+  record_conv("conv2d", out, a, xc, wc, Tensor());
+  return out;
+}
 
-  std::vector<Tensor> inputs{x, w};
-  if (b.defined()) inputs.push_back(b);
-  if (needs_grad(inputs)) {
-    const bool need_x = x.requires_grad(), need_w = w.requires_grad();
-    const bool has_b = b.defined(), need_b = has_b && b.requires_grad();
-    // dx needs only the weight, dw only the input: keep no more alive than the backward reads
-    record("conv2d", out, inputs,
-           [xs = need_w ? xc : Tensor(), ws = need_x || use_winograd(s, dt) ? wc : Tensor(), s, dt,
-            need_x, need_w, has_b, need_b](const Tensor& g) {
-             Tensor dx = need_x ? empty({s.N, s.Cin(), s.g.H, s.g.W}, dt) : Tensor();
-             Tensor dw = need_w ? empty({s.O, s.g.C, s.g.kh, s.g.kw}, dt) : Tensor();
-             Tensor db = need_b ? empty({s.O}, dt) : Tensor();
-             if (s.N * s.O * s.P() == 0) {
-               for (Tensor* z : {&dx, &dw, &db})
-                 if (z->defined()) z->zero_();
-             } else {
-               const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
-               if (use_winograd(s, dt)) {
-                 const float* pg = gc.data_ptr<float>();
-                 winograd_conv_backward(need_w ? xs.data_ptr<float>() : nullptr,
-                                        ws.data_ptr<float>(), pg, s,
-                                        need_x ? dx.data_ptr<float>() : nullptr,
-                                        need_w ? dw.data_ptr<float>() : nullptr);
-                 if (need_b) bias_grad(pg, s, db.data_ptr<float>());
-                 std::vector<Tensor> grads{dx, dw};
-                 if (has_b) grads.push_back(db);
-                 return grads;
-               }
-               if (use_direct(s, dt)) {
-                 // dw and db from the direct kernel; dx (rarely wanted of a first layer) by
-                 // im2col's transposed product
-                 const float* pg = gc.data_ptr<float>();
-                 if (need_w) {
-                   direct_conv_backward(xs.data_ptr<float>(), pg, s, dw.data_ptr<float>(),
-                                        need_b ? db.data_ptr<float>() : nullptr);
-                 } else if (need_b) {
-                   bias_grad(pg, s, db.data_ptr<float>());
-                 }
-                 if (need_x)
-                   conv_backward<float>(nullptr, ws.data_ptr<float>(), pg, s, dx.data_ptr<float>(),
-                                        nullptr, nullptr, nullptr);
-                 std::vector<Tensor> grads{dx, dw};
-                 if (has_b) grads.push_back(db);
-                 return grads;
-               }
-               const int64_t blocks = (s.N + block_images(s) - 1) / block_images(s);
-               Tensor dw_blocks = need_w ? empty({blocks, s.O * s.K()}, dt) : Tensor();
-               dispatch_real(dt, [&](auto tag) {
-                 using T = decltype(tag);
-                 auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-                 auto mut = [](Tensor& t) { return t.defined() ? t.data_ptr<T>() : nullptr; };
-                 conv_backward<T>(ptr(xs), ptr(ws), gc.data_ptr<T>(), s, mut(dx), mut(dw), mut(db),
-                                  mut(dw_blocks));
-               });
-             }
-             std::vector<Tensor> grads{dx, dw};
-             if (has_b) grads.push_back(db);
-             return grads;
-           });
+Tensor conv2d_max_pool2x2(const Tensor& x0, const Tensor& w0, const Tensor& b0,
+                          std::array<int64_t, 2> padding) {
+  const ConvArgs a = conv_args(x0, w0, b0, {1, 1}, padding, {1, 1}, 1);
+  const ConvShape& s = a.s;
+  const bool fused = (use_winograd(s, a.dt) || use_direct(s, a.dt)) && s.g.Ho % 2 == 0 &&
+                     s.g.Wo % 2 == 0 && s.N * s.O > 0;
+  if (!fused) return max_pool2d(conv2d(x0, w0, b0, {1, 1}, padding), {2, 2});
+  const Tensor xc = a.x.detach().contiguous(), wc = a.w.detach().contiguous();
+  const Tensor bc = a.b.defined() ? a.b.detach().contiguous() : Tensor();
+  Tensor out = empty({s.N, s.O, s.g.Ho / 2, s.g.Wo / 2}, a.dt);
+  Tensor code = empty({s.N, s.O, s.g.Ho / 2, s.g.Wo / 2}, DType::u8);
+  const float* pb = bc.defined() ? bc.data_ptr<float>() : nullptr;
+  if (use_winograd(s, a.dt)) {
+    winograd_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
+                          code.data_ptr<std::uint8_t>());
+  } else {
+    direct_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
+                        code.data_ptr<std::uint8_t>());
   }
+  record_conv("conv2d_max_pool2x2", out, a, xc, wc, code);
   return out;
 }
 

@@ -1,0 +1,59 @@
+#pragma once
+// The 2x2 max-pool decision on 8 windows at a time (AVX2), lane by lane: window a b / c d, with
+// each of a, b, c, d a vector holding that element of 8 windows. Shared by the pooling kernels
+// (pool.cpp, whose lanes come from shuffled rows) and the Winograd convolution's fused pooling
+// (winograd.cpp, whose lanes are 8 output tiles, each tile one window). The rule is takes_max's
+// in pool.cpp: b, c, d in turn replace the maximum when larger, or NaN.
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace ember::kernels {
+
+// Lanes where v replaces the current maximum m.
+__attribute__((target("avx2,fma"))) inline __m256 takes_max8(__m256 v, __m256 m) {
+  return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+// The maximum of each window, and in `code` (int32 lanes) which element won: 0 a, 1 b, 2 c, 3 d.
+__attribute__((target("avx2,fma"))) inline __m256 pool4_avx2(__m256 a, __m256 b, __m256 c, __m256 d,
+                                                             __m256i& code) {
+  const __m256 kb = takes_max8(b, a);
+  __m256 m = _mm256_blendv_ps(a, b, kb);
+  const __m256 kc = takes_max8(c, m);
+  m = _mm256_blendv_ps(m, c, kc);
+  const __m256 kd = takes_max8(d, m);
+  m = _mm256_blendv_ps(m, d, kd);
+  __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), _mm256_set1_epi32(1));
+  k = _mm256_blendv_epi8(k, _mm256_set1_epi32(2), _mm256_castps_si256(kc));
+  code = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+  return m;
+}
+
+// The backward: each window's gradient g to the element its code names, 0 to the others.
+__attribute__((target("avx2,fma"))) inline void unpool4_avx2(__m256 g, __m256i code, __m256& a,
+                                                             __m256& b, __m256& c, __m256& d) {
+  a = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_setzero_si256())), g);
+  b = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(1))), g);
+  c = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(2))), g);
+  d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(3))), g);
+}
+
+// 8 codes (int32 lanes, each 0..3) as bytes: the first n (<= 8) stored at dst.
+__attribute__((target("avx2,fma"))) inline void store_codes(__m256i code, int n,
+                                                            std::uint8_t* dst) {
+  const __m128i words =
+      _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
+  const auto bytes =
+      static_cast<unsigned long long>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
+  __builtin_memcpy(dst, &bytes, static_cast<unsigned>(n));
+}
+
+// The inverse: n (<= 8) bytes at src as int32 lanes (the rest 0).
+__attribute__((target("avx2,fma"))) inline __m256i load_codes(const std::uint8_t* src, int n) {
+  unsigned long long bytes = 0;
+  __builtin_memcpy(&bytes, src, static_cast<unsigned>(n));
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
+}
+
+}  // namespace ember::kernels

@@ -1,0 +1,163 @@
+// conv2d_max_pool2x2 against what it replaces, max_pool2d(conv2d(...), {2, 2}): the fused kernels
+// compute the same convolution outputs, pool them with the same 2x2 kernel and rebuild the same
+// full-size gradient from the same codes, so values, dx and dw must agree to the bit (the
+// comparison is exact); db within rounding (see below). Shapes cover the Winograd path (several
+// channels), the direct one-channel path, widths that are not multiples of 8, and shapes the fused
+// path does not take (odd output, stride 2, f64), on the AVX2 and the plain instruction-set paths.
+// Inputs are small integers as well as Gaussian values, so windows hold ties and all-negative
+// values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "ember/ember.hpp"
+#include "kernels/gemm.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace ember;
+using ember::testing::random_f64;
+
+namespace {
+
+struct Case {
+  Shape x, w;
+  std::array<int64_t, 2> padding;
+  bool bias;
+  const char* what;
+  bool fuses;  // whether f32 on AVX2 takes the fused kernels (else the op runs the two ops)
+};
+
+struct Result {
+  std::vector<double> y, dx, dw, db;
+  std::string node;  // the op that recorded y
+};
+
+Result run(const Case& c, bool fused, bool integers, DType dt) {
+  Tensor x = random_f64(c.x, 3), w = random_f64(c.w, 4);
+  if (integers) {
+    x = floor(x * 2.0 + 0.5);
+    w = floor(w * 2.0 + 0.5) * 0.25;
+  }
+  x = x.to(dt).requires_grad_();
+  w = w.to(dt).requires_grad_();
+  Tensor b = c.bias ? random_f64({c.w[0]}, 5).to(dt).requires_grad_() : Tensor();
+  const Tensor y = fused ? conv2d_max_pool2x2(x, w, b, c.padding)
+                         : max_pool2d(conv2d(x, w, b, {1, 1}, c.padding), {2, 2});
+  const std::string node = y.grad_fn() ? y.grad_fn()->name : "";
+  const Tensor up = random_f64(y.shape(), 6).to(dt);  // a fixed upstream gradient
+  (y * up).sum().backward();
+  Result r{y.to(DType::f64).to_vector<double>(),
+           x.grad().to(DType::f64).to_vector<double>(),
+           w.grad().to(DType::f64).to_vector<double>(),
+           {},
+           node};
+  if (c.bias) r.db = b.grad().to(DType::f64).to_vector<double>();
+  return r;
+}
+
+}  // namespace
+
+TEST(ConvMaxPool2x2, SameBitsAsConvThenPool) {
+  const std::vector<Case> cases = {
+      {{3, 6, 14, 14}, {8, 6, 3, 3}, {1, 1}, true, "Winograd, MNIST layer 2 size", true},
+      {{2, 4, 10, 6}, {5, 4, 3, 3}, {1, 1}, true, "Winograd, odd channel count", true},
+      {{2, 4, 12, 8}, {4, 4, 3, 3}, {0, 0}, false, "Winograd, no padding, no bias", true},
+      {{2, 4, 36, 36}, {4, 4, 3, 3}, {1, 1}, true, "Winograd, wide rows", true},
+      {{5, 1, 28, 28}, {16, 1, 3, 3}, {1, 1}, true, "direct, MNIST layer 1", true},
+      {{3, 1, 12, 10}, {3, 1, 3, 3}, {1, 1}, true, "direct, width 10 (masked tail)", true},
+      {{2, 1, 8, 22}, {2, 1, 3, 3}, {0, 2}, false, "direct, padding 0 x 2", true},
+      {{2, 4, 9, 9}, {4, 4, 3, 3}, {1, 1}, true, "odd output: the two ops", false},
+      {{2, 3, 8, 8}, {4, 3, 5, 5}, {2, 2}, true, "5x5: the two ops", false},
+  };
+  const kernels::Isa saved = kernels::active_isa();
+  for (kernels::Isa isa : {kernels::Isa::avx2, kernels::Isa::generic}) {
+    kernels::force_isa(isa);
+    for (const Case& c : cases)
+      for (bool integers : {true, false})
+        for (DType dt : {DType::f32, DType::f64}) {
+          const Result a = run(c, true, integers, dt), b = run(c, false, integers, dt);
+          const std::string where = std::string(c.what) + (integers ? ", integers" : ", gaussian") +
+                                    (dt == DType::f32 ? ", f32" : ", f64") +
+                                    (isa == kernels::Isa::generic ? ", generic" : ", avx2");
+          EXPECT_EQ(a.y, b.y) << where;
+          EXPECT_EQ(a.dx, b.dx) << where;
+          EXPECT_EQ(a.dw, b.dw) << where;
+          // db: the fused Winograd path sums the pooled gradient, the reference the full-size one
+          // (whose other entries are zeros) in another order: equal within f32 rounding of a sum
+          // of about N * Ho * Wo / 4 terms of size ~1
+          ASSERT_EQ(a.db.size(), b.db.size()) << where;
+          for (std::size_t k = 0; k < a.db.size(); ++k)
+            EXPECT_NEAR(a.db[k], b.db[k], 1e-5 * (1 + std::abs(b.db[k]))) << where;
+          // the fused path really ran where it should (the plain ISA has Winograd, not direct)
+          const bool direct = c.x[1] == 1;
+          const bool fuses = c.fuses && dt == DType::f32 && (isa == kernels::Isa::avx2 || !direct);
+          EXPECT_EQ(a.node, fuses ? "conv2d_max_pool2x2" : "max_pool2d") << where;
+        }
+  }
+  kernels::force_isa(saved);
+}
+
+TEST(ConvMaxPool2x2, WeightOnlyAndInputOnlyGradients) {
+  // the node keeps only what its backward reads: the input for dw, the weight for dx
+  for (const Shape& xs : {Shape{2, 1, 8, 8}, Shape{2, 4, 8, 8}}) {
+    Tensor x = random_f64(xs, 8).to(DType::f32), w = random_f64({4, xs[1], 3, 3}, 9).to(DType::f32);
+    Tensor b = random_f64({4}, 10).to(DType::f32);
+    for (int which = 0; which < 3; ++which) {
+      Tensor xx = x.clone(), ww = w.clone(), bb = b.clone();
+      Tensor x2 = x.clone(), w2 = w.clone(), b2 = b.clone();
+      Tensor* grads[3][2] = {{&xx, &x2}, {&ww, &w2}, {&bb, &b2}};
+      grads[which][0]->requires_grad_();
+      grads[which][1]->requires_grad_();
+      conv2d_max_pool2x2(xx, ww, bb, {1, 1}).sum().backward();
+      max_pool2d(conv2d(x2, w2, b2, {1, 1}, {1, 1}), {2, 2}).sum().backward();
+      EXPECT_EQ(grads[which][0]->grad().to_vector<float>(),
+                grads[which][1]->grad().to_vector<float>())
+          << "channels " << xs[1] << ", gradient of input " << which;
+    }
+  }
+}
+
+TEST(ConvMaxPool2x2, BadShapesNameTheOp) {
+  Tensor x = zeros({1, 2, 8, 8}), w = zeros({3, 4, 3, 3});
+  try {
+    (void)conv2d_max_pool2x2(x, w);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Sequential, ConvReluPoolRunsFusedWithTheSameBits) {
+  // Sequential runs Conv2d [ReLU] MaxPool2d(2) as conv2d_max_pool2x2 (then ReLU); the reference
+  // runs each child in turn by hand.
+  Generator gen(5);
+  auto model = nn::make_sequential(
+      {nn::make_conv2d(1, 4, {3, 3}, gen, {1, 1}, {1, 1}), nn::make_relu(),
+       nn::make_max_pool2d({2, 2}), nn::make_conv2d(4, 8, {3, 3}, gen, {1, 1}, {1, 1}),
+       nn::make_max_pool2d({2, 2}), nn::make_flatten(), nn::make_linear(8 * 7 * 7, 3, gen)});
+  Tensor x = randn({4, 1, 28, 28}, gen);
+  const Tensor y1 = (*model)(x);
+  y1.sum().backward();
+  std::vector<std::vector<float>> g1;
+  for (Tensor& p : model->parameters()) g1.push_back(p.grad().to_vector<float>());
+  model->zero_grad();
+  Tensor h = x;
+  for (std::size_t i = 0; i < model->size(); ++i) h = (*model)[i]->forward(h);
+  h.sum().backward();
+  EXPECT_EQ(y1.to_vector<float>(), h.to_vector<float>());
+  // every gradient to the bit, but the second convolution's bias (parameter 3), which the fused
+  // Winograd path sums from the pooled gradient in another order
+  std::size_t k = 0;
+  for (Tensor& p : model->parameters()) {
+    const std::vector<float> g2 = p.grad().to_vector<float>();
+    if (k == 3) {
+      ASSERT_EQ(g1[k].size(), g2.size());
+      for (std::size_t j = 0; j < g2.size(); ++j)
+        EXPECT_NEAR(g1[k][j], g2[j], 1e-5 * (1 + std::abs(g2[j])));
+    } else {
+      EXPECT_EQ(g1[k], g2) << "parameter " << k;
+    }
+    ++k;
+  }
+}
