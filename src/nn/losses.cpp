@@ -1,8 +1,10 @@
-// Loss functions. l1, mse and mnist_loss are composites of primitives (their gradients come from
-// the primitives' rules). binary_cross_entropy_with_logits and cross_entropy are fused ops, each
-// with its backward rule beside its forward and its composite kept as the reference.
+// Loss functions. l1, mse and mnist_loss_from_probs are composites of primitives (their gradients
+// come from the primitives' rules). mnist_loss, binary_cross_entropy_with_logits and cross_entropy
+// are fused ops, each with its backward rule beside its forward and its composite kept as the
+// reference.
 #include "ember/nn/losses.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -10,6 +12,7 @@
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/movement.hpp"
 #include "ember/ops/reduce.hpp"
+#include "kernels/vmath.hpp"
 
 namespace ember::nn {
 
@@ -31,6 +34,43 @@ void require_floating(const Tensor& t, const char* op, const char* what) {
     throw Error(std::string(op) + ": " + what + " must be f32 or f64, got " +
                 dtype_name(t.dtype()));
   }
+}
+
+// ---- the chapter's mnist_loss: raw loops ----
+
+// x: n values -> s = sigmoid(x), n values, computed as the sigmoid op computes it (f32 through the
+// vectorised kernel, f64 as 1 / (1 + exp(-x))), so the fused loss agrees with its reference.
+void sigmoid_values(const float* x, float* s, std::int64_t n) { kernels::sigmoid_f32(x, s, n); }
+void sigmoid_values(const double* x, double* s, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) s[i] = 1.0 / (1.0 + std::exp(-x[i]));
+}
+
+// x: n values, t: n values (same type as x, or double) -> the sum of (t == 1 ? 1 - s : s) with
+// s = sigmoid(x), each term rounded to T as the composite rounds it, accumulated in double in
+// index order (the same for any thread count). When slope is not null it receives each term's
+// derivative, (t == 1 ? -1 : 1) * s * (1 - s) (kept for the backward).
+template <class T, class U>
+double mnist_loss_forward(const T* x, const U* t, std::int64_t n, T* slope) {
+  constexpr std::int64_t kBlock = 256;  // sigmoid a block at a time into a stack buffer
+  T s[kBlock];
+  double total = 0.0;
+  for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const std::int64_t m = std::min(kBlock, n - i0);
+    sigmoid_values(x + i0, s, m);
+    for (std::int64_t j = 0; j < m; ++j) {
+      const T si = s[j];
+      const bool one = t[i0 + j] == U(1);
+      total += static_cast<double>(one ? T(1) - si : si);
+      if (slope) slope[i0 + j] = (one ? -si : si) * (T(1) - si);
+    }
+  }
+  return total;
+}
+
+// slope: n values from mnist_loss_forward -> dx = slope * scale, n values.
+template <class T>
+void mnist_loss_backward(const T* slope, std::int64_t n, double scale, T* dx) {
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = static_cast<T>(slope[i] * scale);
 }
 
 // ---- binary cross-entropy on logits: raw loops ----
@@ -137,8 +177,51 @@ Tensor mnist_loss_from_probs(const Tensor& probs, const Tensor& targets) {
   return where(targets == 1, 1 - probs, probs).mean();
 }
 
-Tensor mnist_loss(const Tensor& predictions, const Tensor& targets) {
+Tensor mnist_loss_reference(const Tensor& predictions, const Tensor& targets) {
   return mnist_loss_from_probs(sigmoid(predictions), targets);
+}
+
+Tensor mnist_loss(const Tensor& predictions, const Tensor& targets) {
+  const char* op = "mnist_loss";
+  require_same_shape(predictions, targets, op, "predictions", "targets");
+  require_floating(predictions, op, "predictions");
+  const DType dt = predictions.dtype();
+  const std::int64_t n = predictions.numel();
+  if (n == 0) throw Error(std::string(op) + ": empty input " + shape_str(predictions.shape()));
+  const Tensor x = predictions.detach().contiguous();
+  // targets compared with 1 in their own dtype, or in f64, which holds every f32 and integer
+  // target exactly (so a target near 1 never rounds to 1, as it could in f32)
+  const Tensor t =
+      targets.dtype() == dt ? targets.detach().contiguous() : targets.detach().to(DType::f64);
+  // the targets get no gradient: the composite uses them only in where()'s condition
+  const bool want_grad = needs_grad({&predictions});
+  Tensor slope = want_grad ? empty(x.shape(), dt) : Tensor();
+  Tensor out = dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* px = x.data_ptr<T>();
+      T* ps = want_grad ? slope.data_ptr<T>() : nullptr;
+      const double total = t.dtype() == dt ? mnist_loss_forward(px, t.data_ptr<T>(), n, ps)
+                                           : mnist_loss_forward(px, t.data_ptr<double>(), n, ps);
+      return scalar(total / static_cast<double>(n), dt);
+    } else {
+      return Tensor();  // unreachable: checked floating above
+    }
+  });
+  if (want_grad) {
+    record("mnist_loss", out, {predictions}, [slope, n](const Tensor& g) {
+      const double scale = g.item<double>() / static_cast<double>(n);
+      Tensor dx = empty(slope.shape(), slope.dtype());
+      dispatch_dtype(slope.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        if constexpr (std::is_floating_point_v<T>) {
+          mnist_loss_backward(slope.data_ptr<T>(), n, scale, dx.data_ptr<T>());
+        }
+      });
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
 }
 
 Tensor binary_cross_entropy_with_logits_reference(const Tensor& logits, const Tensor& targets) {

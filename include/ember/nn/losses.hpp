@@ -13,9 +13,16 @@ Tensor l1_loss(const Tensor& pred, const Tensor& target);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);
 
 // The chapter's loss: p = sigmoid(predictions); where(targets == 1, 1 - p, p).mean(), i.e. how
-// far each prediction is from being right, in [0, 1].
-// predictions: [B, 1] (or any shape), targets: same shape, values 0 or 1 -> scalar
+// far each prediction is from being right, in [0, 1]. A fused op: one pass computes the sigmoid
+// and the mean (summed in a fixed order); the backward is (t == 1 ? -1 : 1) p (1 - p) / N. The
+// targets get no gradient. Empty input throws Error.
+// predictions: f32/f64 [B, 1] (or any shape), targets: same shape (any dtype), values 0 or 1
+// -> scalar
 Tensor mnist_loss(const Tensor& predictions, const Tensor& targets);
+// The same composed from primitives (sigmoid, then mnist_loss_from_probs: where, mean): the
+// reference for the fused op, kept for tests and for reading. Unlike the fused op it also takes
+// integer predictions (sigmoid promotes them to f32).
+Tensor mnist_loss_reference(const Tensor& predictions, const Tensor& targets);
 // The where() half of mnist_loss, on values that are already probabilities (the chapter's first
 // example, mnist_loss([0.9, 0.4, 0.2], [1, 0, 1]) = 0.4333, works on these).
 // probs: [...] in [0, 1], targets: same shape -> scalar
