@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
       {"fwd 256x784 * 784x128", false, false, 256, 128, 784},
       {"dW (256x784)^T * 256x30", true, false, 784, 30, 256},
       {"dW (256x784)^T * 256x128", true, false, 784, 128, 256},
+      {"dW as linear: (256x30)^T * 256x784", true, false, 30, 784, 256},
+      {"dW as linear: (256x128)^T * 256x784", true, false, 128, 784, 256},
       {"dX 256x30 * (784x30)^T", false, true, 256, 784, 30},
       {"fwd 256x30 * 30x1", false, false, 256, 1, 30},
       {"inf 1000x784 * 784x30", false, false, 1000, 30, 784},

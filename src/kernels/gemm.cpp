@@ -348,7 +348,12 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
                    int64_t threads) {
   const int64_t K = p.K;
   std::atomic<int64_t> next{0};
-  if ((M + g.mr - 1) / g.mr >= 2 * threads) {
+  // Rows when C has many of them (or at least as many as columns): every unit then reads all of
+  // op(B), packed once. Columns when it has few, where every unit reads all of op(A) and packs
+  // only its own columns of B (a weight gradient's 30 x 784 = g^T x reads x once instead of
+  // once per unit of 6 rows).
+  const int64_t row_panels = (M + g.mr - 1) / g.mr;
+  if (row_panels >= 4 * threads || (row_panels >= 2 * threads && M >= N)) {
     // Rows: pack op(B) once, here, for everyone, when it fits.
     const T* shared_b = nullptr;
     int64_t rows = round_up((M + 4 * threads - 1) / (4 * threads), g.mr);
