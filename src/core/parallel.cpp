@@ -8,7 +8,10 @@
 // worker that has just finished a job watches for the next one for a short while (kSpinFor, with
 // the CPU's pause hint) before it sleeps on the condition variable, and the caller watches its
 // workers finish the same way before it sleeps. The spin is bounded: a worker with nothing to do
-// is asleep within kSpinFor, whatever the other cores are doing.
+// is asleep within kSpinFor, whatever the other cores are doing. And it yields the core while it
+// watches, so a thread of another process that wants this core runs first: with the other core
+// kept busy by `yes`, the MLP workload on 2 threads took 3.0 s with a plain spin, 2.35 s with the
+// yield (2.05-2.37 s on 1 thread; 1.3 s on an idle machine).
 #include "ember/core/parallel.hpp"
 
 #include <algorithm>
@@ -46,6 +49,7 @@ bool spin_until(const Done& done) {
   for (int i = 0;; ++i) {
     if (done()) return true;
     for (int k = 0; k < 16; ++k) cpu_relax();
+    std::this_thread::yield();  // a thread of another process waiting for this core goes first
     if ((i & 15) == 15 && std::chrono::steady_clock::now() > deadline) return done();
   }
 }
