@@ -43,6 +43,7 @@ struct Outputs {
   float* rows;
   float* pooled;
   std::uint8_t* codes;
+  bool relu;
   int64_t O, Ho, Wo;
   float* row(int64_t i, int64_t o, int64_t oh) const {
     return code != nullptr ? rows + (2 * o + oh % 2) * Wo : y + ((i * O + o) * Ho + oh) * Wo;
@@ -52,6 +53,8 @@ struct Outputs {
     if (code == nullptr || oh % 2 == 0) return;
     const int64_t PW = Wo / 2, plane = (Ho / 2) * PW, at = (oh / 2) * PW;
     max_pool2d_2x2_plane<float>(rows, 2 * O, Wo, pooled, codes);
+    if (relu)
+      for (int64_t j = 0; j < O * PW; ++j) pooled[j] = pooled[j] > 0.0f ? pooled[j] : 0.0f;
     for (int64_t o = 0; o < O; ++o) {
       std::memcpy(y + (i * O + o) * plane + at, pooled + o * PW, sizeof(float) * PW);
       std::memcpy(code + (i * O + o) * plane + at, codes + o * PW, PW);
@@ -255,7 +258,7 @@ int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n) 
 
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
                                     const DirectGeometry& g, int64_t n, float* y, float* scratch,
-                                    std::uint8_t* pool_code) {
+                                    std::uint8_t* pool_code, bool relu) {
   // pooled: rows [O][2][Wo] (+8), then the pooled rows [O][Wo/2] (+8), then their codes
   const int64_t rows = 2 * g.O * g.Wo() + 8, pooled = g.O * (g.Wo() / 2) + 8;
   float* buf =
@@ -265,6 +268,7 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
                     buf,
                     buf != nullptr ? buf + rows : nullptr,
                     buf != nullptr ? reinterpret_cast<std::uint8_t*>(buf + rows + pooled) : nullptr,
+                    relu && pool_code != nullptr,
                     g.O,
                     g.Ho(),
                     g.Wo()};

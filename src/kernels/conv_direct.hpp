@@ -35,9 +35,10 @@ int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n);
 // With pool_code (Ho and Wo even): the 2x2 max pool of that output instead, computed a row pair
 // at a time and never stored whole: y [n, O, Ho/2, Wo/2] and pool_code [n, O, Ho/2, Wo/2] as
 // max_pool2d_2x2_plane writes them.
+// relu (pooled only): each pooled value v becomes v > 0 ? v : 0, as ember::relu computes it.
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
                                     const DirectGeometry& g, int64_t n, float* y, float* scratch,
-                                    std::uint8_t* pool_code = nullptr);
+                                    std::uint8_t* pool_code = nullptr, bool relu = false);
 
 // x: [n, 1, H, W], dy: [n, O, Ho, Wo] -> dwb: [O, 10] (overwritten): per output channel its 9
 // weight gradients, then its bias gradient, summed over the n images in a fixed order. With

@@ -138,12 +138,10 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
 // y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar loop's arithmetic.
 // Pooled (pooled not null; Ho and Wo even): instead, each tile's 2x2 max into pooled[tx] and
 // its code into code[tx]; pooled_end as `end` for the pooled output.
-__attribute__((target("avx2,fma"))) void output_row_avx2(const float* const* m, float bias,
-                                                         int64_t TW, int64_t Wo, float* y0,
-                                                         float* y1, const float* end,
-                                                         float* pooled = nullptr,
-                                                         std::uint8_t* code = nullptr,
-                                                         const float* pooled_end = nullptr) {
+__attribute__((target("avx2,fma"))) void output_row_avx2(
+    const float* const* m, float bias, int64_t TW, int64_t Wo, float* y0, float* y1,
+    const float* end, float* pooled = nullptr, std::uint8_t* code = nullptr,
+    const float* pooled_end = nullptr, bool relu = false) {
   const __m256 b = _mm256_set1_ps(bias);
   // y0's last vector may run into y1 only while y1 is still to be written (one vector a row)
   const float* end0 = y1 != nullptr && TW > 8 ? y1 : end;
@@ -163,7 +161,8 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(const float* const* m, 
       const __m256 y10 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b);
       const __m256 y11 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b);
       __m256i k;
-      const __m256 mx = pool4_avx2(y00, y01, y10, y11, k);
+      __m256 mx = pool4_avx2(y00, y01, y10, y11, k);
+      if (relu) mx = _mm256_and_ps(mx, _mm256_cmp_ps(mx, _mm256_setzero_ps(), _CMP_GT_OQ));
       const int64_t tiles = TW - tx;  // whole vectors where the floats past are written later
       if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
         _mm256_storeu_ps(pooled + tx, mx);
@@ -345,7 +344,7 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
 // y = A^T M A (+ bias) for every output channel and tile, clipped to Ho x Wo.
 template <bool kVec>
 inline void output_transform(const float* M, const float* bias, const WinogradGeometry& g,
-                             int64_t n, float* y, std::uint8_t* code, float* rows) {
+                             int64_t n, float* y, std::uint8_t* code, float* rows, bool relu) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
   // Pooled (code not null): each tile row's two output rows go to `rows` (2 Wo floats and 16
@@ -369,7 +368,7 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
           if (pooled) {  // pooled in registers, a tile per lane
             const int64_t at = (i * O + o) * plane_size + ty * z.TW;
             output_row_avx2(m, b, z.TW, z.Wo, nullptr, nullptr, nullptr, y + at, code + at,
-                            y + n * O * plane_size);
+                            y + n * O * plane_size, relu);
             continue;
           }
           output_row_avx2(m, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
@@ -393,6 +392,9 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         if (pooled) {
           const int64_t at = (i * O + o) * plane_size + ty * z.TW;
           max_pool2d_2x2_plane<float>(rows, 2, z.Wo, y + at, code + at);
+          if (relu)
+            for (int64_t tx = 0; tx < z.TW; ++tx)
+              y[at + tx] = y[at + tx] > 0.0f ? y[at + tx] : 0.0f;
         }
       }
     }
@@ -618,7 +620,7 @@ __attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int6
 template <bool kSmall>
 inline void forward_body(const float* x, const float* u, const float* bias,
                          const WinogradGeometry& g, int64_t n, float* y, std::uint8_t* code,
-                         float* scratch) {
+                         bool relu, float* scratch) {
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   input_transform<kSmall>(x, g, n, s);
@@ -631,7 +633,7 @@ inline void forward_body(const float* x, const float* u, const float* bias,
             ld);
     }
   }
-  output_transform<kSmall>(s.M, bias, g, n, y, code, s.rows);  // rows: free again
+  output_transform<kSmall>(s.M, bias, g, n, y, code, s.rows, relu);  // rows: free again
 }
 
 template <bool kSmall>
@@ -671,13 +673,13 @@ __attribute__((target("avx2,fma"), flatten)) void forward_avx2(const float* x, c
                                                                const float* bias,
                                                                const WinogradGeometry& g, int64_t n,
                                                                float* y, std::uint8_t* code,
-                                                               float* scratch) {
-  forward_body<true>(x, u, bias, g, n, y, code, scratch);
+                                                               bool relu, float* scratch) {
+  forward_body<true>(x, u, bias, g, n, y, code, relu, scratch);
 }
 __attribute__((flatten)) void forward_generic(const float* x, const float* u, const float* bias,
                                               const WinogradGeometry& g, int64_t n, float* y,
-                                              std::uint8_t* code, float* scratch) {
-  forward_body<false>(x, u, bias, g, n, y, code, scratch);
+                                              std::uint8_t* code, bool relu, float* scratch) {
+  forward_body<false>(x, u, bias, g, n, y, code, relu, scratch);
 }
 __attribute__((target("avx2,fma"), flatten)) void backward_avx2(
     const float* x, const float* u, const float* dy, const WinogradGeometry& g, int64_t n,
@@ -751,11 +753,12 @@ void winograd_weights_backward(const float* du, const WinogradGeometry& g, float
 }
 
 void winograd_forward(const float* x, const float* u, const float* bias, const WinogradGeometry& g,
-                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code) {
+                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code, bool relu) {
+  relu = relu && pool_code != nullptr;
   if (active_isa() != Isa::generic) {
-    forward_avx2(x, u, bias, g, n, y, pool_code, scratch);
+    forward_avx2(x, u, bias, g, n, y, pool_code, relu, scratch);
   } else {
-    forward_generic(x, u, bias, g, n, y, pool_code, scratch);
+    forward_generic(x, u, bias, g, n, y, pool_code, relu, scratch);
   }
 }
 

@@ -45,8 +45,11 @@ int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n);
 // With pool_code (Ho and Wo even): the 2x2 max pool of that output instead, never stored whole:
 // y [n, O, Ho/2, Wo/2] and pool_code [n, O, Ho/2, Wo/2] as max_pool2d_2x2_plane writes them
 // (each 2x2 output tile is one pooling window).
+// relu (pooled only): each pooled value v becomes v > 0 ? v : 0, as ember::relu computes it (the
+// codes still name the window's maximum).
 void winograd_forward(const float* x, const float* u, const float* bias, const WinogradGeometry& g,
-                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code = nullptr);
+                      int64_t n, float* y, float* scratch, std::uint8_t* pool_code = nullptr,
+                      bool relu = false);
 
 // Given dy: [n, O, Ho, Wo]: dx [n, C, H, W] (overwritten; skipped when null) and the
 // transformed-weight gradient du [16, O, C] (overwritten, or added to when accumulate; skipped

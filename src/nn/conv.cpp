@@ -53,11 +53,12 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, stride_, padding_, dilation_, groups_);
 }
 
-Tensor Conv2d::forward_max_pool2x2(const Tensor& x) {
+Tensor Conv2d::forward_max_pool2x2(const Tensor& x, bool relu_after) {
   if (stride_ == Pair{1, 1} && dilation_ == Pair{1, 1} && groups_ == 1) {
-    return conv2d_max_pool2x2(x, weight, bias, padding_);
+    return conv2d_max_pool2x2(x, weight, bias, padding_, relu_after);
   }
-  return max_pool2d(forward(x), {2, 2});
+  const Tensor pooled = max_pool2d(forward(x), {2, 2});
+  return relu_after ? relu(pooled) : pooled;
 }
 
 std::string Conv2d::repr() const {

@@ -73,7 +73,8 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
 //    way. The right side runs ReLU on the pooled tensor (a quarter of the elements for 2x2
 //    pooling), so a ReLU directly followed by a MaxPool2d runs the pool first.
 //  - a Conv2d followed by a 2x2 MaxPool2d (a ReLU between them moves after the pool, as above)
-//    runs as the fused conv2d_max_pool2x2, which never stores the convolution's full output.
+//    runs as the fused conv2d_max_pool2x2 (with the ReLU), which never stores the convolution's
+//    full output.
 // Only the library classes themselves are matched, never a subclass with a forward of its own.
 namespace {
 template <class M>
@@ -92,8 +93,7 @@ Tensor Sequential::forward(const Tensor& x) {
       auto* relu_mod = exactly<ReLU>(kids, i + 1);
       auto* pool = exactly<MaxPool2d>(kids, relu_mod != nullptr ? i + 2 : i + 1);
       if (pool != nullptr && pool->is_2x2()) {
-        h = conv->forward_max_pool2x2(h);
-        if (relu_mod != nullptr) h = relu_mod->forward(h);
+        h = conv->forward_max_pool2x2(h, relu_mod != nullptr);
         i += relu_mod != nullptr ? 2 : 1;
         continue;
       }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ember/core/parallel.hpp"
+#include "ember/ops/elementwise.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/conv_direct.hpp"
 #include "kernels/gemm.hpp"
@@ -256,7 +257,7 @@ int64_t winograd_block_images(const ConvShape& s) {
 // x: [N, C, H, W], w: [O, C, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]; with code, the 2x2
 // max pool of that instead: y and code [N, O, Ho/2, Wo/2].
 void winograd_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
-                           float* y, std::uint8_t* code = nullptr) {
+                           float* y, std::uint8_t* code = nullptr, bool relu = false) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   std::vector<float> u(static_cast<size_t>(16 * s.O * s.g.C));
   kernels::winograd_weights(w, g, u.data());
@@ -266,7 +267,7 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
     const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
     float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
     kernels::winograd_forward(x + n0 * in, u.data(), bias, g, n, y + n0 * out, scratch_buf,
-                              code != nullptr ? code + n0 * out : nullptr);
+                              code != nullptr ? code + n0 * out : nullptr, relu);
   });
 }
 
@@ -324,7 +325,7 @@ int64_t direct_block_images(const ConvShape& s) { return std::max<int64_t>(1, (s
 // x: [N, 1, H, W], w: [O, 1, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]; with code, the 2x2
 // max pool of that instead: y and code [N, O, Ho/2, Wo/2].
 void direct_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
-                         float* y, std::uint8_t* code = nullptr) {
+                         float* y, std::uint8_t* code = nullptr, bool relu = false) {
   const kernels::DirectGeometry g = direct_geometry(s);
   constexpr int64_t kImages = 4;
   const int64_t units = (s.N + kImages - 1) / kImages;
@@ -333,7 +334,7 @@ void direct_conv_forward(const float* x, const float* w, const float* bias, cons
     const int64_t n0 = unit * kImages, n = std::min(kImages, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
     kernels::conv3x3_single_channel_forward(x + n0 * in, w, bias, g, n, y + n0 * out, buf,
-                                            code != nullptr ? code + n0 * out : nullptr);
+                                            code != nullptr ? code + n0 * out : nullptr, relu);
   });
 }
 
@@ -419,9 +420,9 @@ ConvArgs conv_args(const Tensor& x0, const Tensor& w0, const Tensor& b0,
 }
 
 // What a conv2d node keeps for its backward. code: defined for conv2d_max_pool2x2's fused node,
-// whose incoming gradient is the pooled one.
+// whose incoming gradient is the pooled one; relu_out: its output when it applied ReLU too.
 struct ConvSaved {
-  Tensor xs, ws, code;
+  Tensor xs, ws, code, relu_out;
   ConvShape s;
   DType dt;
   bool need_x, need_w, has_b, need_b;
@@ -443,7 +444,17 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
       if (z->defined()) z->zero_();
     return grads();
   }
-  const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
+  Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
+  if (v.relu_out.defined()) {  // ReLU's backward first: where(out > 0, g, 0), as relu's node
+    Tensor masked = empty(gc.shape(), dt);
+    const float* o = v.relu_out.data_ptr<float>();
+    const float* pg = gc.data_ptr<float>();
+    float* pm = masked.data_ptr<float>();
+    parallel_for(0, gc.numel(), int64_t{1} << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) pm[i] = o[i] > 0.0f ? pg[i] : 0.0f;
+    });
+    gc = masked;
+  }
   const std::uint8_t* code = v.code.defined() ? v.code.data_ptr<std::uint8_t>() : nullptr;
   if (use_winograd(s, dt)) {
     const float* pg = gc.data_ptr<float>();
@@ -494,7 +505,7 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
 
 // Records the node of conv2d (code undefined) or of the fused conv2d + 2x2 max pool.
 void record_conv(const char* name, Tensor& out, const ConvArgs& a, const Tensor& xc,
-                 const Tensor& wc, const Tensor& code) {
+                 const Tensor& wc, const Tensor& code, bool relu = false) {
   std::vector<Tensor> inputs{a.x, a.w};
   if (a.b.defined()) inputs.push_back(a.b);
   if (!needs_grad(inputs)) return;
@@ -509,6 +520,7 @@ void record_conv(const char* name, Tensor& out, const ConvArgs& a, const Tensor&
   if (v.need_w) v.xs = xc;
   if (v.need_x || use_winograd(a.s, a.dt)) v.ws = wc;
   v.code = code;
+  if (relu) v.relu_out = out.detach();
   record(name, out, inputs,
          [v = std::move(v)](const Tensor& g) { return conv_backward_node(v, g); });
 }
@@ -545,12 +557,15 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
 }
 
 Tensor conv2d_max_pool2x2(const Tensor& x0, const Tensor& w0, const Tensor& b0,
-                          std::array<int64_t, 2> padding) {
+                          std::array<int64_t, 2> padding, bool relu_after) {
   const ConvArgs a = conv_args(x0, w0, b0, {1, 1}, padding, {1, 1}, 1);
   const ConvShape& s = a.s;
   const bool fused = (use_winograd(s, a.dt) || use_direct(s, a.dt)) && s.g.Ho % 2 == 0 &&
                      s.g.Wo % 2 == 0 && s.N * s.O > 0;
-  if (!fused) return max_pool2d(conv2d(x0, w0, b0, {1, 1}, padding), {2, 2});
+  if (!fused) {
+    const Tensor pooled = max_pool2d(conv2d(x0, w0, b0, {1, 1}, padding), {2, 2});
+    return relu_after ? relu(pooled) : pooled;
+  }
   const Tensor xc = a.x.detach().contiguous(), wc = a.w.detach().contiguous();
   const Tensor bc = a.b.defined() ? a.b.detach().contiguous() : Tensor();
   Tensor out = empty({s.N, s.O, s.g.Ho / 2, s.g.Wo / 2}, a.dt);
@@ -558,12 +573,12 @@ Tensor conv2d_max_pool2x2(const Tensor& x0, const Tensor& w0, const Tensor& b0,
   const float* pb = bc.defined() ? bc.data_ptr<float>() : nullptr;
   if (use_winograd(s, a.dt)) {
     winograd_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
-                          code.data_ptr<std::uint8_t>());
+                          code.data_ptr<std::uint8_t>(), relu_after);
   } else {
     direct_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
-                        code.data_ptr<std::uint8_t>());
+                        code.data_ptr<std::uint8_t>(), relu_after);
   }
-  record_conv("conv2d_max_pool2x2", out, a, xc, wc, code);
+  record_conv("conv2d_max_pool2x2", out, a, xc, wc, code, relu_after);
   return out;
 }
 

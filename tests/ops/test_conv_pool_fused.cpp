@@ -1,4 +1,5 @@
-// conv2d_max_pool2x2 against what it replaces, max_pool2d(conv2d(...), {2, 2}): the fused kernels
+// conv2d_max_pool2x2 against what it replaces, max_pool2d(conv2d(...), {2, 2}) and relu() of
+// that: the fused kernels
 // compute the same convolution outputs, pool them with the same 2x2 kernel and rebuild the same
 // full-size gradient from the same codes, so values, dx and dw must agree to the bit (the
 // comparison is exact); db within rounding (see below). Shapes cover the Winograd path (several
@@ -33,7 +34,7 @@ struct Result {
   std::string node;  // the op that recorded y
 };
 
-Result run(const Case& c, bool fused, bool integers, DType dt) {
+Result run(const Case& c, bool fused, bool integers, DType dt, bool with_relu) {
   Tensor x = random_f64(c.x, 3), w = random_f64(c.w, 4);
   if (integers) {
     x = floor(x * 2.0 + 0.5);
@@ -42,8 +43,9 @@ Result run(const Case& c, bool fused, bool integers, DType dt) {
   x = x.to(dt).requires_grad_();
   w = w.to(dt).requires_grad_();
   Tensor b = c.bias ? random_f64({c.w[0]}, 5).to(dt).requires_grad_() : Tensor();
-  const Tensor y = fused ? conv2d_max_pool2x2(x, w, b, c.padding)
-                         : max_pool2d(conv2d(x, w, b, {1, 1}, c.padding), {2, 2});
+  Tensor y = fused ? conv2d_max_pool2x2(x, w, b, c.padding, with_relu)
+                   : max_pool2d(conv2d(x, w, b, {1, 1}, c.padding), {2, 2});
+  if (!fused && with_relu) y = relu(y);
   const std::string node = y.grad_fn() ? y.grad_fn()->name : "";
   const Tensor up = random_f64(y.shape(), 6).to(dt);  // a fixed upstream gradient
   (y * up).sum().backward();
@@ -75,25 +77,32 @@ TEST(ConvMaxPool2x2, SameBitsAsConvThenPool) {
     kernels::force_isa(isa);
     for (const Case& c : cases)
       for (bool integers : {true, false})
-        for (DType dt : {DType::f32, DType::f64}) {
-          const Result a = run(c, true, integers, dt), b = run(c, false, integers, dt);
-          const std::string where = std::string(c.what) + (integers ? ", integers" : ", gaussian") +
-                                    (dt == DType::f32 ? ", f32" : ", f64") +
-                                    (isa == kernels::Isa::generic ? ", generic" : ", avx2");
-          EXPECT_EQ(a.y, b.y) << where;
-          EXPECT_EQ(a.dx, b.dx) << where;
-          EXPECT_EQ(a.dw, b.dw) << where;
-          // db: the fused Winograd path sums the pooled gradient, the reference the full-size one
-          // (whose other entries are zeros) in another order: equal within f32 rounding of a sum
-          // of about N * Ho * Wo / 4 terms of size ~1
-          ASSERT_EQ(a.db.size(), b.db.size()) << where;
-          for (std::size_t k = 0; k < a.db.size(); ++k)
-            EXPECT_NEAR(a.db[k], b.db[k], 1e-5 * (1 + std::abs(b.db[k]))) << where;
-          // the fused path really ran where it should (the plain ISA has Winograd, not direct)
-          const bool direct = c.x[1] == 1;
-          const bool fuses = c.fuses && dt == DType::f32 && (isa == kernels::Isa::avx2 || !direct);
-          EXPECT_EQ(a.node, fuses ? "conv2d_max_pool2x2" : "max_pool2d") << where;
-        }
+        for (DType dt : {DType::f32, DType::f64})
+          for (bool with_relu : {false, true}) {
+            const Result a = run(c, true, integers, dt, with_relu),
+                         b = run(c, false, integers, dt, with_relu);
+            const std::string where =
+                std::string(c.what) + (integers ? ", integers" : ", gaussian") +
+                (with_relu ? ", relu" : "") + (dt == DType::f32 ? ", f32" : ", f64") +
+                (isa == kernels::Isa::generic ? ", generic" : ", avx2");
+            EXPECT_EQ(a.y, b.y) << where;
+            EXPECT_EQ(a.dx, b.dx) << where;
+            EXPECT_EQ(a.dw, b.dw) << where;
+            // db: the fused Winograd path sums the pooled gradient, the reference the full-size one
+            // (whose other entries are zeros) in another order: equal within f32 rounding of a sum
+            // of about N * Ho * Wo / 4 terms of size ~1
+            ASSERT_EQ(a.db.size(), b.db.size()) << where;
+            for (std::size_t k = 0; k < a.db.size(); ++k)
+              EXPECT_NEAR(a.db[k], b.db[k], 1e-5 * (1 + std::abs(b.db[k]))) << where;
+            // the fused path really ran where it should (the plain ISA has Winograd, not direct)
+            const bool direct = c.x[1] == 1;
+            const bool fuses =
+                c.fuses && dt == DType::f32 && (isa == kernels::Isa::avx2 || !direct);
+            EXPECT_EQ(a.node, fuses       ? "conv2d_max_pool2x2"
+                              : with_relu ? "relu"
+                                          : "max_pool2d")
+                << where;
+          }
   }
   kernels::force_isa(saved);
 }
