@@ -7,11 +7,13 @@
 // bench/bench_parallel), longer than many of the jobs a training step issues back to back. So a
 // worker that has just finished a job watches for the next one for a short while (kSpinFor, with
 // the CPU's pause hint) before it sleeps on the condition variable, and the caller watches its
-// workers finish the same way before it sleeps. The spin is bounded: a worker with nothing to do
-// is asleep within kSpinFor, whatever the other cores are doing. And it yields the core while it
-// watches, so a thread of another process that wants this core runs first: with the other core
-// kept busy by `yes`, the MLP workload on 2 threads took 3.0 s with a plain spin, 2.35 s with the
-// yield (2.05-2.37 s on 1 thread; 1.3 s on an idle machine).
+// workers finish the same way before it sleeps. When the caller has to wait long for a worker to
+// finish (a sign that the worker's core is busy with another process), the pool runs jobs on the
+// caller alone for a short while before it splits them again. The spin is bounded: a worker with
+// nothing to do is asleep within kSpinFor, whatever the other cores are doing. And it yields the
+// core while it watches, so a thread of another process that wants this core runs first: with the
+// other core kept busy by `yes`, the MLP workload on 2 threads took 3.0 s with a plain spin, 2.35 s
+// with the yield (2.05-2.37 s on 1 thread; 1.3 s on an idle machine).
 #include "ember/core/parallel.hpp"
 
 #include <algorithm>
@@ -35,6 +37,8 @@ namespace ember {
 namespace {
 
 constexpr auto kSpinFor = std::chrono::microseconds(200);
+constexpr auto kLateAfter = std::chrono::microseconds(100);
+constexpr auto kSoloFor = std::chrono::milliseconds(20);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -147,6 +151,13 @@ class Pool {
       fn(begin, end);
       return;
     }
+    // Running alone for a while: a worker was late (see below).
+    const auto start = std::chrono::steady_clock::now();
+    if (start < solo_until_) {
+      submit.unlock();
+      fn(begin, end);
+      return;
+    }
     start_workers();
 
     Job job;
@@ -169,9 +180,17 @@ class Pool {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = nullptr;  // late wakers find nothing; wait only for workers already inside
     }
+    const auto mine_done = std::chrono::steady_clock::now();
     if (!spin_until([&] { return job.refs.load(std::memory_order_acquire) == 0; })) {
       std::unique_lock<std::mutex> lk(mu_);
       done_cv_.wait(lk, [&] { return job.refs.load(std::memory_order_acquire) == 0; });
+    }
+    // A worker that keeps the caller waiting much longer than the caller's own share took was
+    // most likely descheduled mid-chunk (another process wants its core). Splitting work then
+    // costs more than it saves, so jobs run on the caller alone for kSoloFor, then try again.
+    const auto waited = std::chrono::steady_clock::now() - mine_done;
+    if (waited > kLateAfter && waited > 2 * (mine_done - start)) {
+      solo_until_ = mine_done + kSoloFor;
     }
     if (job.error) std::rethrow_exception(job.error);
   }
@@ -233,6 +252,7 @@ class Pool {
   std::condition_variable done_cv_;
   std::vector<std::thread> workers_;
   Job* job_ = nullptr;
+  std::chrono::steady_clock::time_point solo_until_{};  // guarded by submit_mu_
   std::atomic<uint64_t> generation_{0};  // bumped under mu_, watched without it while spinning
   bool stop_ = false;
   std::atomic<bool> stop_flag_{false};  // stop_, readable while spinning
