@@ -52,9 +52,9 @@ struct Outputs {
   void pool_rows(int64_t i, int64_t oh) const {
     if (code == nullptr || oh % 2 == 0) return;
     const int64_t PW = Wo / 2, plane = (Ho / 2) * PW, at = (oh / 2) * PW;
+    if (relu)  // before the pool, as relu() then max_pool2d() (a NaN gives 0)
+      for (int64_t j = 0; j < 2 * O * Wo; ++j) rows[j] = rows[j] > 0.0f ? rows[j] : 0.0f;
     max_pool2d_2x2_plane<float>(rows, 2 * O, Wo, pooled, codes);
-    if (relu)
-      for (int64_t j = 0; j < O * PW; ++j) pooled[j] = pooled[j] > 0.0f ? pooled[j] : 0.0f;
     for (int64_t o = 0; o < O; ++o) {
       std::memcpy(y + (i * O + o) * plane + at, pooled + o * PW, sizeof(float) * PW);
       std::memcpy(code + (i * O + o) * plane + at, codes + o * PW, PW);
@@ -162,10 +162,12 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
                      a4 = _mm256_loadu_ps(r1 + ow + 1), a5 = _mm256_loadu_ps(r1 + ow + 2),
                      a6 = _mm256_loadu_ps(r2 + ow), a7 = _mm256_loadu_ps(r2 + ow + 1),
                      a8 = _mm256_loadu_ps(r2 + ow + 2);
-        // a whole-vector store may run into the next row of the same plane, which is written
-        // later (a masked store is slow on some CPUs, AMD's); the last row's tail is masked, and
-        // so is a pooled pair's second row (the next channel's rows follow it)
-        const bool full = ow + 8 <= Wo || (outs.code != nullptr ? oh % 2 == 0 : oh + 1 < Ho);
+        // a whole-vector store may run into the rows of the same plane still to be written (a
+        // masked store is slow on some CPUs, AMD's), never further: `room` counts the floats
+        // from dst to the end of the plane (pooled: of the row pair, the next channel follows)
+        const int64_t room =
+            outs.code != nullptr ? (oh % 2 == 0 ? 2 * Wo : Wo) - ow : (Ho - oh) * Wo - ow;
+        const bool full = room >= 8;
         for (int64_t o = 0; o < O; ++o) {
           const float* f = w + 9 * o;
           __m256 acc = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);

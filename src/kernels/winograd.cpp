@@ -157,12 +157,14 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
     __m256 lo, hi;
     const __m256 y00 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), a[2]), b);
     if (pooled != nullptr) {  // each tile is a pooling window: y00 y01 / y10 y11, lane by lane
-      const __m256 y01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b);
-      const __m256 y10 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b);
-      const __m256 y11 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b);
+      __m256 v[4] = {y00, _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b),
+                     _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b),
+                     _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b)};
+      if (relu) {  // v > 0 ? v : 0 before the pool, as relu() then max_pool2d() (a NaN gives 0)
+        for (__m256& e : v) e = _mm256_and_ps(e, _mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_GT_OQ));
+      }
       __m256i k;
-      __m256 mx = pool4_avx2(y00, y01, y10, y11, k);
-      if (relu) mx = _mm256_and_ps(mx, _mm256_cmp_ps(mx, _mm256_setzero_ps(), _CMP_GT_OQ));
+      const __m256 mx = pool4_avx2(v[0], v[1], v[2], v[3], k);
       const int64_t tiles = TW - tx;  // whole vectors where the floats past are written later
       if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
         _mm256_storeu_ps(pooled + tx, mx);
@@ -391,10 +393,9 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         }
         if (pooled) {
           const int64_t at = (i * O + o) * plane_size + ty * z.TW;
+          if (relu)  // before the pool, as relu() then max_pool2d()
+            for (int64_t k = 0; k < 2 * z.Wo; ++k) rows[k] = rows[k] > 0.0f ? rows[k] : 0.0f;
           max_pool2d_2x2_plane<float>(rows, 2, z.Wo, y + at, code + at);
-          if (relu)
-            for (int64_t tx = 0; tx < z.TW; ++tx)
-              y[at + tx] = y[at + tx] > 0.0f ? y[at + tx] : 0.0f;
         }
       }
     }

@@ -53,12 +53,12 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, stride_, padding_, dilation_, groups_);
 }
 
-Tensor Conv2d::forward_max_pool2x2(const Tensor& x, bool relu_after) {
+Tensor Conv2d::forward_max_pool2x2(const Tensor& x, bool with_relu) {
   if (stride_ == Pair{1, 1} && dilation_ == Pair{1, 1} && groups_ == 1) {
-    return conv2d_max_pool2x2(x, weight, bias, padding_, relu_after);
+    return conv2d_max_pool2x2(x, weight, bias, padding_, with_relu);
   }
-  const Tensor pooled = max_pool2d(forward(x), {2, 2});
-  return relu_after ? relu(pooled) : pooled;
+  const Tensor y = forward(x);
+  return max_pool2d(with_relu ? relu(y) : y, {2, 2});
 }
 
 std::string Conv2d::repr() const {

@@ -67,15 +67,11 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
   return children()[i].second;
 }
 
-// Two rewrites, each with the same values and gradients as running the children one by one:
-//  - max_pool(relu(x)) equals relu(max_pool(x)) exactly: ReLU never changes which element of a
-//    window is the largest, and a window whose largest element is <= 0 passes no gradient either
-//    way. The right side runs ReLU on the pooled tensor (a quarter of the elements for 2x2
-//    pooling), so a ReLU directly followed by a MaxPool2d runs the pool first.
-//  - a Conv2d followed by a 2x2 MaxPool2d (a ReLU between them moves after the pool, as above)
-//    runs as the fused conv2d_max_pool2x2 (with the ReLU), which never stores the convolution's
-//    full output.
-// Only the library classes themselves are matched, never a subclass with a forward of its own.
+// A Conv2d followed by a 2x2 MaxPool2d, with or without a ReLU between them, runs as the fused
+// conv2d_max_pool2x2, which never stores the convolution's full output: the same values and
+// input and weight gradients as running the children one by one (the bias gradient within
+// rounding). Only the library classes themselves are matched, never a subclass with a forward
+// of its own.
 namespace {
 template <class M>
 M* exactly(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& kids,
@@ -97,12 +93,6 @@ Tensor Sequential::forward(const Tensor& x) {
         i += relu_mod != nullptr ? 2 : 1;
         continue;
       }
-    }
-    if (auto* relu_mod = exactly<ReLU>(kids, i);
-        relu_mod != nullptr && exactly<MaxPool2d>(kids, i + 1)) {
-      h = relu_mod->forward(kids[i + 1].second->forward(h));
-      ++i;
-      continue;
     }
     h = kids[i].second->forward(h);
   }

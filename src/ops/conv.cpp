@@ -289,8 +289,8 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
     for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
       const int64_t n = std::min(kWinogradImages, b1 - n0);
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-      kernels::winograd_backward(x + n0 * in, u.data(), dy + n0 * out, g, n,
-                                 dx != nullptr ? dx + n0 * in : nullptr,
+      kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u.data(), dy + n0 * out, g,
+                                 n, dx != nullptr ? dx + n0 * in : nullptr,
                                  dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0,
                                  scratch_buf, code != nullptr ? code + n0 * out : nullptr);
     }
@@ -420,7 +420,8 @@ ConvArgs conv_args(const Tensor& x0, const Tensor& w0, const Tensor& b0,
 }
 
 // What a conv2d node keeps for its backward. code: defined for conv2d_max_pool2x2's fused node,
-// whose incoming gradient is the pooled one; relu_out: its output when it applied ReLU too.
+// whose incoming gradient is the pooled one; relu_out: its output when it applied ReLU too
+// (the pooled ReLU outputs: where one is 0 no gradient passes, as through relu()'s node).
 struct ConvSaved {
   Tensor xs, ws, code, relu_out;
   ConvShape s;
@@ -557,14 +558,14 @@ Tensor conv2d(const Tensor& x0, const Tensor& w0, const Tensor& b0, std::array<i
 }
 
 Tensor conv2d_max_pool2x2(const Tensor& x0, const Tensor& w0, const Tensor& b0,
-                          std::array<int64_t, 2> padding, bool relu_after) {
+                          std::array<int64_t, 2> padding, bool with_relu) {
   const ConvArgs a = conv_args(x0, w0, b0, {1, 1}, padding, {1, 1}, 1);
   const ConvShape& s = a.s;
   const bool fused = (use_winograd(s, a.dt) || use_direct(s, a.dt)) && s.g.Ho % 2 == 0 &&
                      s.g.Wo % 2 == 0 && s.N * s.O > 0;
   if (!fused) {
-    const Tensor pooled = max_pool2d(conv2d(x0, w0, b0, {1, 1}, padding), {2, 2});
-    return relu_after ? relu(pooled) : pooled;
+    const Tensor y = conv2d(x0, w0, b0, {1, 1}, padding);
+    return max_pool2d(with_relu ? relu(y) : y, {2, 2});
   }
   const Tensor xc = a.x.detach().contiguous(), wc = a.w.detach().contiguous();
   const Tensor bc = a.b.defined() ? a.b.detach().contiguous() : Tensor();
@@ -573,12 +574,12 @@ Tensor conv2d_max_pool2x2(const Tensor& x0, const Tensor& w0, const Tensor& b0,
   const float* pb = bc.defined() ? bc.data_ptr<float>() : nullptr;
   if (use_winograd(s, a.dt)) {
     winograd_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
-                          code.data_ptr<std::uint8_t>(), relu_after);
+                          code.data_ptr<std::uint8_t>(), with_relu);
   } else {
     direct_conv_forward(xc.data_ptr<float>(), wc.data_ptr<float>(), pb, s, out.data_ptr<float>(),
-                        code.data_ptr<std::uint8_t>(), relu_after);
+                        code.data_ptr<std::uint8_t>(), with_relu);
   }
-  record_conv("conv2d_max_pool2x2", out, a, xc, wc, code, relu_after);
+  record_conv("conv2d_max_pool2x2", out, a, xc, wc, code, with_relu);
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ember/nn/conv.hpp"
 #include "ember/nn/layers.hpp"
@@ -119,11 +120,11 @@ TEST(CnnModules, SmallCnnLossFalls) {
   EXPECT_LT(last, 0.7 * first);
 }
 
-TEST(Sequential, ReluThenMaxPoolRunsPoolFirstWithTheSameBits) {
-  // Sequential runs relu(max_pool(x)) for ReLU followed by MaxPool2d; the derivation in
-  // layers.cpp says values and gradients equal those of max_pool(relu(x)) bit for bit. The
-  // reference here is the explicit ops in the written order. Inputs are small integers (many
-  // ties, zeros and all-negative windows) as well as Gaussian values.
+TEST(Sequential, ReluThenMaxPoolKeepsTheWrittenOrder) {
+  // A ReLU followed by a MaxPool2d must give max_pool(relu(x)), values and gradients, bit for bit:
+  // the reference is the explicit ops in the written order. Running the pool first would be the
+  // same but for a NaN (the pool lets it win, ReLU makes it 0), so the input holds one, and an
+  // infinity; and small integers (many ties, zeros and all-negative windows) or Gaussian values.
   struct Case {
     nn::Pair kernel, stride, padding;
   };
@@ -133,6 +134,8 @@ TEST(Sequential, ReluThenMaxPoolRunsPoolFirstWithTheSameBits) {
       Generator gen(11);
       Tensor x0 = randn({3, 2, 7, 6}, gen);
       if (integers) x0 = floor(x0 * 1.5 + 0.5);
+      x0[0][0][1][1].fill_(std::nan(""));  // beside larger values in its window
+      x0[1][1][2][3].fill_(std::numeric_limits<double>::infinity());
       Tensor x1 = x0.clone().requires_grad_(), x2 = x0.clone().requires_grad_();
       nn::Sequential model{nn::make_relu(),
                            std::make_shared<nn::MaxPool2d>(c.kernel, c.stride, c.padding)};

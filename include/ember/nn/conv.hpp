@@ -24,11 +24,11 @@ class Conv2d : public Module {
          std::int64_t groups = 1, bool bias = true, DType dtype = DType::f32);
   // x: [N, in, H, W] -> [N, out, Ho, Wo]
   Tensor forward(const Tensor& x) override;
-  // max_pool2d(forward(x), {2, 2}), then relu() when relu_after, through the fused
-  // conv2d_max_pool2x2 where it applies (stride and dilation 1, one group): same values and
-  // gradients. Sequential calls it for a Conv2d followed by a 2x2 MaxPool2d (with or without a
-  // ReLU between them, which commutes with the pool).
-  Tensor forward_max_pool2x2(const Tensor& x, bool relu_after = false);
+  // max_pool2d(forward(x), {2, 2}), with relu() between the two when with_relu, through the
+  // fused conv2d_max_pool2x2 where it applies (stride and dilation 1, one group): the same values
+  // and input and weight gradients (the bias gradient within rounding). Sequential calls it for a
+  // Conv2d followed by a 2x2 MaxPool2d, with or without a ReLU between them.
+  Tensor forward_max_pool2x2(const Tensor& x, bool with_relu = false);
   std::string repr() const override;
   std::string type_name() const override { return "Conv2d"; }
 

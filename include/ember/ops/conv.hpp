@@ -18,15 +18,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
               std::array<std::int64_t, 2> padding = {0, 0},
               std::array<std::int64_t, 2> dilation = {1, 1}, std::int64_t groups = 1);
 
-// max_pool2d(conv2d(x, weight, bias, {1, 1}, padding), {2, 2}), then relu() when relu_after: the
-// same values and input and weight gradients to the bit (the bias gradient within rounding: it
-// may be summed in another order). For f32 3x3 convolutions whose output has an even height and
-// width (the MNIST CNN's layers), the convolution's output is pooled as it is computed and never
-// stored whole, and the backward starts from the pooled gradient: one op instead of two passes over
-// the largest tensor of the step, forward and backward. Other shapes run the two ops. x: [N, C, H,
-// W], weight: [O, C, kh, kw] -> [N, O, Ho/2, Wo/2]
+// max_pool2d(conv2d(x, weight, bias, {1, 1}, padding), {2, 2}), with relu() between the two when
+// with_relu: the same values and input and weight gradients to the bit, NaN and infinities
+// included (the bias gradient within rounding: it may be summed in another order). For
+// f32 3x3 convolutions whose output has an even height and width (the MNIST CNN's layers), the
+// convolution's output is pooled as it is computed and never stored whole, and the backward
+// starts from the pooled gradient: one op instead of passes over the largest tensors of the
+// step, forward and backward. Other shapes run the separate ops.
+// x: [N, C, H, W], weight: [O, C, kh, kw] -> [N, O, Ho/2, Wo/2]
 Tensor conv2d_max_pool2x2(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-                          std::array<std::int64_t, 2> padding = {0, 0}, bool relu_after = false);
+                          std::array<std::int64_t, 2> padding = {0, 0}, bool with_relu = false);
 
 // x: [N, C, H, W] -> [N, C, Ho, Wo], Ho = (H + 2*padding[0] - kernel[0]) / stride[0] + 1.
 // stride {0, 0} means stride = kernel; padding is at most half the kernel and never wins. The
