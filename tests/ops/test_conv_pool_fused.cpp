@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "ember/ember.hpp"
+#include "kernels/conv_direct.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/pool.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace ember;
@@ -220,4 +222,86 @@ TEST(ConvDirect, NarrowOutputsStayInTheirPlane) {
             << "W " << W << ", padding " << pw << ", at " << k;
     }
   }
+}
+
+TEST(ConvMaxPool2x2, SameBitsOnOneAndTwoThreads) {
+  // Images are split among threads; the weight gradients are summed per fixed block of images,
+  // so the thread count must not change a bit, for the Winograd and the direct path alike.
+  const int saved = get_num_threads();
+  for (const Shape& xs : {Shape{9, 6, 14, 14}, Shape{9, 1, 28, 28}}) {
+    std::vector<std::vector<float>> first;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Tensor x = random_f64(xs, 21).to(DType::f32).requires_grad_();
+      Tensor w = random_f64({8, xs[1], 3, 3}, 22).to(DType::f32).requires_grad_();
+      Tensor b = random_f64({8}, 23).to(DType::f32).requires_grad_();
+      const Tensor y = conv2d_max_pool2x2(x, w, b, {1, 1}, true);
+      (y * random_f64(y.shape(), 24).to(DType::f32)).sum().backward();
+      const std::vector<std::vector<float>> now = {
+          y.to_vector<float>(), x.grad().to_vector<float>(), w.grad().to_vector<float>(),
+          b.grad().to_vector<float>()};
+      if (first.empty()) {
+        first = now;
+      } else {
+        for (std::size_t k = 0; k < now.size(); ++k)
+          EXPECT_EQ(first[k], now[k]) << "channels " << xs[1] << ", output " << k;
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST(ConvDirect, PooledKernelsOnBothInstructionSets) {
+  // The direct kernels' pooled mode against their plain mode followed by the 2x2 pool kernels,
+  // on the plain-C++ path as well (conv2d reaches the direct kernels only with AVX2). Guard
+  // values after every output must survive.
+  const kernels::Isa saved = kernels::active_isa();
+  for (kernels::Isa isa : {kernels::Isa::avx2, kernels::Isa::generic}) {
+    kernels::force_isa(isa);
+    for (int64_t W : {4, 6, 10, 28})
+      for (bool with_relu : {false, true}) {
+        const int64_t n = 3, O = 5, H = 6;
+        const kernels::DirectGeometry g{O, H, W, 1, 1};
+        const int64_t Ho = g.Ho(), Wo = g.Wo(), P = Ho * Wo, PP = P / 4;
+        const std::vector<float> x = random_f64({n, 1, H, W}, 31).to(DType::f32).to_vector<float>();
+        const std::vector<float> w = random_f64({O, 1, 3, 3}, 32).to(DType::f32).to_vector<float>();
+        const std::vector<float> b = random_f64({O}, 33).to(DType::f32).to_vector<float>();
+        std::vector<float> scratch(
+            static_cast<size_t>(kernels::conv3x3_single_channel_scratch_size(g, n)));
+        // plain, then relu, then the pool kernel
+        std::vector<float> full(static_cast<size_t>(n * O * P));
+        kernels::conv3x3_single_channel_forward(x.data(), w.data(), b.data(), g, n, full.data(),
+                                                scratch.data());
+        if (with_relu)
+          for (float& v : full) v = v > 0.0f ? v : 0.0f;
+        std::vector<float> ref(static_cast<size_t>(n * O * PP) + 8, -7.0f);
+        std::vector<std::uint8_t> ref_code(static_cast<size_t>(n * O * PP) + 8, 9);
+        for (int64_t p = 0; p < n * O; ++p)
+          kernels::max_pool2d_2x2_plane<float>(full.data() + p * P, Ho, Wo, ref.data() + p * PP,
+                                               ref_code.data() + p * PP);
+        // pooled
+        std::vector<float> got(ref.size(), -7.0f);
+        std::vector<std::uint8_t> code(ref_code.size(), 9);
+        kernels::conv3x3_single_channel_forward(x.data(), w.data(), b.data(), g, n, got.data(),
+                                                scratch.data(), code.data(), with_relu);
+        const std::string where = "W " + std::to_string(W) + (with_relu ? ", relu" : "") +
+                                  (isa == kernels::Isa::generic ? ", generic" : ", avx2");
+        EXPECT_EQ(got, ref) << where;  // the guards included
+        EXPECT_EQ(code, ref_code) << where;
+        // backward from the pooled gradient vs from the full-size one the pool's backward makes
+        const std::vector<float> dp =
+            random_f64({n * O * PP}, 34).to(DType::f32).to_vector<float>();
+        std::vector<float> dense(static_cast<size_t>(n * O * P));
+        for (int64_t p = 0; p < n * O; ++p)
+          kernels::max_pool2d_2x2_backward_plane<float>(code.data() + p * PP, dp.data() + p * PP,
+                                                        Ho, Wo, dense.data() + p * P);
+        std::vector<float> dwb_ref(static_cast<size_t>(O * 10)), dwb(dwb_ref.size());
+        kernels::conv3x3_single_channel_backward(x.data(), dense.data(), g, n, dwb_ref.data(),
+                                                 scratch.data());
+        kernels::conv3x3_single_channel_backward(x.data(), dp.data(), g, n, dwb.data(),
+                                                 scratch.data(), code.data());
+        EXPECT_EQ(dwb, dwb_ref) << where;
+      }
+  }
+  kernels::force_isa(saved);
 }
