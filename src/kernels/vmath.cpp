@@ -20,7 +20,7 @@ namespace {
 
 // e^x for 8 lanes. x is clamped to [-87.3, 88.7] (beyond, e^x under/overflows float anyway:
 // the clamp gives 0-ish and +inf-ish limits, then the exact limits are patched in).
-__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 exp8(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.72283935546875f);  // ln(FLT_MAX), rounded down
   const __m256 lo = _mm256_set1_ps(-87.3365478515625f);
   const __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
@@ -54,43 +54,38 @@ __attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x) {
   return _mm256_blendv_ps(y, x, nan);
 }
 
-__attribute__((target("avx2,fma"))) void exp_avx2(const float* x, float* y, std::int64_t n) {
+// y = f(x) over n floats, 8 at a time; a partial last vector goes through a zero-padded copy.
+template <__m256 (*F)(__m256)>
+__attribute__((target("avx2,fma"))) void map8(const float* x, float* y, std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, F(_mm256_loadu_ps(x + i)));
   if (i < n) {
     float in[8] = {0}, out[8];
     for (std::int64_t j = i; j < n; ++j) in[j - i] = x[j];
-    _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+    _mm256_storeu_ps(out, F(_mm256_loadu_ps(in)));
     for (std::int64_t j = i; j < n; ++j) y[j] = out[j - i];
   }
 }
 
-__attribute__((target("avx2,fma"))) inline __m256 sigmoid8(__m256 x) {
+__attribute__((target("avx2,fma"), always_inline)) inline __m256 sigmoid8(__m256 x) {
   const __m256 one = _mm256_set1_ps(1.0f);
   return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-__attribute__((target("avx2,fma"))) void sigmoid_avx2(const float* x, float* y, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sigmoid8(_mm256_loadu_ps(x + i)));
-  if (i < n) {
-    float in[8] = {0}, out[8];
-    for (std::int64_t j = i; j < n; ++j) in[j - i] = x[j];
-    _mm256_storeu_ps(out, sigmoid8(_mm256_loadu_ps(in)));
-    for (std::int64_t j = i; j < n; ++j) y[j] = out[j - i];
-  }
 }
 
 }  // namespace
 
 void exp_f32(const float* x, float* y, std::int64_t n) {
-  if (active_isa() != Isa::generic) exp_avx2(x, y, n);
-  else exp_f32_reference(x, y, n);
+  if (active_isa() != Isa::generic)
+    map8<exp8>(x, y, n);
+  else
+    exp_f32_reference(x, y, n);
 }
 
 void sigmoid_f32(const float* x, float* y, std::int64_t n) {
-  if (active_isa() != Isa::generic) sigmoid_avx2(x, y, n);
-  else sigmoid_f32_reference(x, y, n);
+  if (active_isa() != Isa::generic)
+    map8<sigmoid8>(x, y, n);
+  else
+    sigmoid_f32_reference(x, y, n);
 }
 
 }  // namespace ember::kernels

@@ -353,7 +353,7 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
   // spare), then through the 2x2 max pool into y's row ty and code's. Else straight into y.
   const bool pooled = code != nullptr;
   const int64_t plane_size = pooled ? z.TH * z.TW : z.Ho * z.Wo;
-  const float* y_end = pooled ? rows + 2 * z.Wo + 16 : y + n * O * plane_size;
+  const float* y_end = y + n * O * plane_size;  // written in order of address, up to here
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float b = bias != nullptr ? bias[o] : 0.0f;
@@ -369,8 +369,8 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         if constexpr (kVec) {
           if (pooled) {  // pooled in registers, a tile per lane
             const int64_t at = (i * O + o) * plane_size + ty * z.TW;
-            output_row_avx2(m, b, z.TW, z.Wo, nullptr, nullptr, nullptr, y + at, code + at,
-                            y + n * O * plane_size, relu);
+            output_row_avx2(m, b, z.TW, z.Wo, nullptr, nullptr, nullptr, y + at, code + at, y_end,
+                            relu);
             continue;
           }
           output_row_avx2(m, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
@@ -412,7 +412,7 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
   // rows of the convolution's gradient are rebuilt in `rows` by the 2x2 pool's backward.
   const bool pooled = code != nullptr;
   const int64_t plane_size = pooled ? z.TH * z.TW : z.Ho * z.Wo;
-  const float* dy_end = pooled ? rows + 2 * z.Wo + 16 : dy + n * O * plane_size;
+  const float* dy_end = dy + n * O * plane_size;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float* plane = dy + (i * O + o) * plane_size;
@@ -424,8 +424,8 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
         const int64_t at = (i * O + o) * plane_size + ty * z.TW;
         if constexpr (kVec) {
           if (pooled) {  // unpooled in registers, a tile per lane
-            grad_output_row_avx2(nullptr, nullptr, z.TW, z.Wo, dy + n * O * plane_size, T - col, m,
-                                 dy + at, code + at);
+            grad_output_row_avx2(nullptr, nullptr, z.TW, z.Wo, dy_end, T - col, m, dy + at,
+                                 code + at);
             continue;
           }
         }

@@ -482,7 +482,7 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
       return dense.data_ptr<float>();
     };
     if (v.need_w) {
-      direct_conv_backward(v.need_w ? v.xs.data_ptr<float>() : nullptr, pg, s, dw.data_ptr<float>(),
+      direct_conv_backward(v.xs.data_ptr<float>(), pg, s, dw.data_ptr<float>(),
                            v.need_b ? db.data_ptr<float>() : nullptr, code);
     } else if (v.need_b) {
       bias_grad(dense_grad(), s, db.data_ptr<float>());
