@@ -1,5 +1,6 @@
-// GFLOP/s of the matrix multiply kernels: reference loops vs the generic and AVX2 paths of sgemm,
-// on 1 and on all threads, for the shapes ember's MNIST MLPs use and for squares.
+// GFLOP/s of the matrix multiply kernels: reference loops vs the generic, AVX2 and (where the CPU
+// has it) AVX-512 paths of sgemm, on 1 and on all threads, for the shapes ember's MNIST MLPs use
+// and for squares.
 //
 //   bench_matmul            all shapes
 //   bench_matmul --quick    skip the 2048 square and the slow reference on big squares
@@ -75,8 +76,10 @@ int main(int argc, char** argv) {
               : detected == Isa::avx2 ? "avx2"
                                       : "generic",
               max_threads);
-  std::printf("%-28s %9s | %9s %9s | %9s %9s   (GFLOP/s, median)\n", "shape", "reference",
-              "generic/1", "avx2/1", "generic/N", "avx2/N");
+  const Isa isas[3] = {Isa::generic, Isa::avx2, Isa::avx512};
+  const int n_isa = static_cast<int>(detected) + 1;
+  std::printf("%-28s %9s | %9s %9s %9s | %9s %9s %9s   (GFLOP/s, median)\n", "shape", "reference",
+              "generic/1", "avx2/1", "avx512/1", "generic/N", "avx2/N", "avx512/N");
 
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -98,12 +101,11 @@ int main(int argc, char** argv) {
           },
           3));
     }
-    double result[2][2] = {};  // [threads 1 / N][generic / avx2]
+    double result[2][3] = {};  // [threads 1 / N][generic / avx2 / avx512]
     for (int t = 0; t < 2; ++t) {
       ember::set_num_threads(t == 0 ? 1 : max_threads);
-      for (int isa = 0; isa < 2; ++isa) {
-        if (isa == 1 && detected == Isa::generic) continue;
-        ember::kernels::force_isa(isa == 0 ? Isa::generic : Isa::avx2);
+      for (int isa = 0; isa < n_isa; ++isa) {
+        ember::kernels::force_isa(isas[isa]);
         result[t][isa] = gflops(median_seconds(
             [&] {
               ember::kernels::sgemm(s.trans_a, s.trans_b, s.M, s.N, s.K, A.data(), lda, B.data(),
@@ -114,9 +116,19 @@ int main(int argc, char** argv) {
     }
     char ref_text[32] = "   (skip)";  // the reference takes minutes on the 2048 square
     if (ref > 0) std::snprintf(ref_text, sizeof(ref_text), "%9.2f", ref);
-    std::printf("%-28s %9s | %9.2f %9.2f | %9.2f %9.2f\n", s.name, ref_text, result[0][0],
-                result[0][1], result[1][0], result[1][1]);
+    std::printf("%-28s %9s |", s.name, ref_text);
+    for (int t = 0; t < 2; ++t) {
+      for (int isa = 0; isa < 3; ++isa) {
+        if (isa < n_isa) {
+          std::printf(" %9.2f", result[t][isa]);
+        } else {
+          std::printf(" %9s", "-");
+        }
+      }
+      std::printf(t == 0 ? " |" : "\n");
+    }
   }
   ember::set_num_threads(max_threads);
+  ember::kernels::force_isa(detected);
   return 0;
 }

@@ -34,10 +34,9 @@ Isa detect() {
   return Isa::generic;
 }
 
-// The best path we have code for, given what the CPU has (no AVX-512 kernel yet).
+// The wanted path, lowered to what the CPU has.
 Isa clamp_isa(Isa wanted) {
-  const int best = std::min(static_cast<int>(detected_isa()), static_cast<int>(Isa::avx2));
-  return static_cast<Isa>(std::min(static_cast<int>(wanted), best));
+  return static_cast<Isa>(std::min(static_cast<int>(wanted), static_cast<int>(detected_isa())));
 }
 
 Isa initial_isa() {
@@ -119,7 +118,8 @@ const GemmKernel<T>& pick_kernel();
 template <>
 const GemmKernel<float>& pick_kernel<float>() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (active_isa() != Isa::generic) return avx2_sgemm_kernel();
+  if (active_isa() == Isa::avx512) return avx512_sgemm_kernel();
+  if (active_isa() == Isa::avx2) return avx2_sgemm_kernel();
 #endif
   return kGenericFloat;
 }
@@ -127,7 +127,8 @@ const GemmKernel<float>& pick_kernel<float>() {
 template <>
 const GemmKernel<double>& pick_kernel<double>() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (active_isa() != Isa::generic) return avx2_dgemm_kernel();
+  if (active_isa() == Isa::avx512) return avx512_dgemm_kernel();
+  if (active_isa() == Isa::avx2) return avx2_dgemm_kernel();
 #endif
   return kGenericDouble;
 }
@@ -222,6 +223,8 @@ void pack_b(const Problem<T>& p, int64_t nr, int64_t pc, int64_t kc, int64_t jc,
       return pack_b<8>(p, nr, pc, kc, jc, nc, dst);
     case 16:
       return pack_b<16>(p, nr, pc, kc, jc, nc, dst);
+    case 32:
+      return pack_b<32>(p, nr, pc, kc, jc, nc, dst);
     default:
       return pack_b<0>(p, nr, pc, kc, jc, nc, dst);
   }
@@ -262,6 +265,7 @@ template <class T>
 void pack_a(const Problem<T>& p, int64_t mr, int64_t ic, int64_t mc, int64_t pc, int64_t kc,
             T* dst) {
   if (mr == 6) return pack_a<6>(p, mr, ic, mc, pc, kc, dst);
+  if (mr == 12) return pack_a<12>(p, mr, ic, mc, pc, kc, dst);
   pack_a<0>(p, mr, ic, mc, pc, kc, dst);
 }
 
@@ -389,8 +393,8 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
 
 // A: op(A) [M,K], B: op(B) [K,N], C: [M,N]
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (beta != T(0) && beta != T(1)) {  // general beta: scale once, then accumulate
     for (int64_t i = 0; i < M; ++i)
@@ -402,7 +406,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
     return;
   }
-  const GemmKernel<T>& g = pick_kernel<T>();
   const Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
   const int64_t threads = get_num_threads();
   if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
@@ -427,12 +430,24 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   // one output row or column: a matrix-vector product (gemv.cpp)
   if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
-  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  gemm(pick_kernel<float>(), trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  gemm(pick_kernel<double>(), trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_with(const GemmKernel<float>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                float* C, int64_t ldc) {
+  gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void dgemm_with(const GemmKernel<double>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                double* C, int64_t ldc) {
+  gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace ember::kernels

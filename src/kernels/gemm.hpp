@@ -8,9 +8,10 @@
 // C's old contents are never read (NaN in C does not leak into the result).
 //
 // The fast sgemm/dgemm pack panels of op(A) and op(B) into aligned per-thread buffers and run a
-// register-blocked micro-kernel (AVX2+FMA when the CPU has it, else portable C++). Work is split
-// over rows or columns of C, never over K, and every element of C is summed in the same order
-// whatever the thread count or the split, so results are bit-identical for any number of threads.
+// register-blocked micro-kernel (AVX-512F or AVX2+FMA when the CPU has it, else portable C++). Work
+// is split over rows or columns of C, never over K, and every element of C is summed in the same
+// order whatever the thread count or the split, so results are bit-identical for any number of
+// threads.
 #include <cstdint>
 
 namespace ember::kernels {
@@ -32,7 +33,8 @@ enum class Isa { generic, avx2, avx512 };
 // The best instruction set this CPU (and OS) supports, by CPU features at run time.
 Isa detected_isa();
 // The path sgemm/dgemm take now: detected_isa(), lowered by EMBER_ISA=generic|avx2 at start-up or
-// by force_isa. There is no AVX-512 micro-kernel yet, so an AVX-512 CPU runs the AVX2 path.
+// by force_isa. Only the matrix multiply has an AVX-512 kernel; every other kernel runs its AVX2
+// code on an AVX-512 CPU.
 Isa active_isa();
 // For tests and benchmarks: choose the path; a path the CPU lacks is clamped to the best it has.
 void force_isa(Isa isa);
@@ -55,7 +57,22 @@ struct GemmKernel {
 };
 
 // Defined in gemm_avx2.cpp; only call them when the CPU has AVX2 and FMA.
-const GemmKernel<float>& avx2_sgemm_kernel();
-const GemmKernel<double>& avx2_dgemm_kernel();
+const GemmKernel<float>& avx2_sgemm_kernel();   // 6 x 16
+const GemmKernel<double>& avx2_dgemm_kernel();  // 6 x 8
+// The AVX-512 kernels' source and geometry compiled for AVX2, for tests on any AVX2 CPU.
+const GemmKernel<float>& avx2_wide_sgemm_kernel();   // 12 x 32
+const GemmKernel<double>& avx2_wide_dgemm_kernel();  // 12 x 16
+// Defined in gemm_avx512.cpp; only call them when the CPU and OS support AVX-512F.
+const GemmKernel<float>& avx512_sgemm_kernel();   // 12 x 32
+const GemmKernel<double>& avx512_dgemm_kernel();  // 12 x 16
+
+// sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
+// one, for tests and benchmarks. The kernel must be one the CPU can run.
+void sgemm_with(const GemmKernel<float>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                float* C, int64_t ldc);
+void dgemm_with(const GemmKernel<double>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                double* C, int64_t ldc);
 
 }  // namespace ember::kernels

@@ -55,7 +55,8 @@ struct Case {
 // error (standard bound, eps = 2^-24), so two such sums differ by at most twice that. We allow
 // 2 * K * eps * sum|a*b| plus the beta*|C| term: still orders of magnitude below any indexing bug,
 // which produces errors of order |a*b| ~ 1.
-void check_sgemm(const Case& c, std::mt19937& rng) {
+// With `kernel` the driver runs that kernel (sgemm_with), else sgemm picks the active path.
+void check_sgemm(const Case& c, std::mt19937& rng, const GemmKernel<float>* kernel = nullptr) {
   const int64_t rows_a = c.trans_a ? c.K : c.M, cols_a = c.trans_a ? c.M : c.K;
   const int64_t rows_b = c.trans_b ? c.N : c.K, cols_b = c.trans_b ? c.K : c.N;
   const int64_t lda = cols_a + c.pad, ldb = cols_b + c.pad, ldc = c.N + c.pad;
@@ -65,7 +66,12 @@ void check_sgemm(const Case& c, std::mt19937& rng) {
   if (c.beta == 0.0f)  // with beta 0 the old C must be ignored, NaN included
     for (auto& x : C0) x = std::numeric_limits<float>::quiet_NaN();
   auto C = C0, R = C0;
-  sgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
+  if (kernel != nullptr) {
+    sgemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta,
+               C.data(), ldc);
+  } else {
+    sgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
+  }
   sgemm_reference(c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta,
                   R.data(), ldc);
   const double eps = std::numeric_limits<float>::epsilon() / 2;
@@ -106,25 +112,169 @@ std::vector<Case> sgemm_cases() {
   return cases;
 }
 
-void check_all_cases(Isa isa) {
+void check_all_cases(Isa isa, const GemmKernel<float>* kernel = nullptr) {
   Restore restore;
   force_isa(isa);
   std::mt19937 rng(42);
   for (int threads : {1, 2}) {
     set_num_threads(threads);
     for (const Case& c : sgemm_cases()) {
-      check_sgemm(c, rng);
+      check_sgemm(c, rng, kernel);
       if (::testing::Test::HasFatalFailure()) return;
     }
+  }
+}
+
+bool has(Isa isa) { return static_cast<int>(detected_isa()) >= static_cast<int>(isa); }
+
+// The paths this CPU can run, each as a forced ISA (for sgemm) or a kernel (for sgemm_with):
+// generic, AVX2, the AVX-512 geometry compiled for AVX2, and AVX-512 itself.
+struct Path {
+  const char* name;
+  Isa isa;
+  const GemmKernel<float>* sgemm_kernel;  // null: sgemm on `isa`
+  const GemmKernel<double>* dgemm_kernel;
+};
+
+std::vector<Path> paths() {
+  std::vector<Path> out = {{"generic", Isa::generic, nullptr, nullptr}};
+#if defined(__x86_64__) || defined(__i386__)
+  if (has(Isa::avx2)) {
+    out.push_back({"avx2", Isa::avx2, nullptr, nullptr});
+    out.push_back({"avx512 geometry on avx2", Isa::avx2, &avx2_wide_sgemm_kernel(),
+                   &avx2_wide_dgemm_kernel()});
+  }
+  if (has(Isa::avx512)) out.push_back({"avx512", Isa::avx512, nullptr, nullptr});
+#endif
+  return out;
+}
+
+void run_sgemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (path.sgemm_kernel != nullptr) {
+    sgemm_with(*path.sgemm_kernel, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+void run_dgemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A,
+               int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  if (path.dgemm_kernel != nullptr) {
+    dgemm_with(*path.dgemm_kernel, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    dgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
   }
 }
 
 TEST(Gemm, GenericMatchesReference) { check_all_cases(Isa::generic); }
 
 TEST(Gemm, Avx2MatchesReference) {
-  if (detected_isa() == Isa::generic) GTEST_SKIP() << "CPU has no AVX2";
+  if (!has(Isa::avx2)) GTEST_SKIP() << "CPU has no AVX2";
   check_all_cases(Isa::avx2);
-  EXPECT_EQ(active_isa(), detected_isa() == Isa::generic ? Isa::generic : Isa::avx2);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// The AVX-512 kernel's source and 12 x 32 tile, compiled for AVX2: runs on any AVX2 CPU, so the
+// AVX-512 path's indexing, edges and blocking are tested even where the CPU lacks AVX-512.
+TEST(Gemm, Avx512GeometryOnAvx2MatchesReference) {
+  if (!has(Isa::avx2)) GTEST_SKIP() << "CPU has no AVX2";
+  check_all_cases(Isa::avx2, &avx2_wide_sgemm_kernel());
+}
+#endif
+
+TEST(Gemm, Avx512MatchesReference) {
+  if (!has(Isa::avx512)) {
+    GTEST_SKIP() << "CPU has no AVX-512F: its geometry is tested compiled for AVX2 "
+                    "(Avx512GeometryOnAvx2MatchesReference)";
+  }
+  check_all_cases(Isa::avx512);
+  EXPECT_EQ(active_isa(), Isa::avx512);
+}
+
+// EMBER_ISA=avx2 (or force_isa) turns the AVX-512 path off: sgemm then runs the AVX2 kernel.
+TEST(Gemm, Avx512CanBeForcedOff) {
+  Restore restore;
+  force_isa(Isa::avx2);
+  EXPECT_EQ(active_isa(), has(Isa::avx2) ? Isa::avx2 : Isa::generic);
+  force_isa(Isa::avx512);
+  EXPECT_EQ(active_isa(), detected_isa());
+}
+
+// Every vector kernel computes each element as acc = fma(a_k, b_k, acc) over k in order from
+// zero, then C = acc or C + acc (gemm_micro.hpp). With K within one kc slice (256) that is the
+// whole product, so std::fma in the same order gives the expected bits exactly: a kernel compiled
+// without fused multiply-adds, or summing in another order, fails here.
+TEST(Gemm, VectorKernelsSumWithFmaInOrder) {
+  Restore restore;
+  std::mt19937 rng(5);
+  const int64_t M = 29, N = 70, K = 200;
+  const auto A = random_values<float>(M * K, rng);
+  const auto B = random_values<float>(K * N, rng);
+  const auto C0 = random_values<float>(M * N, rng);
+  const auto Ad = random_values<double>(M * K, rng);
+  const auto Bd = random_values<double>(K * N, rng);
+  const auto C0d = random_values<double>(M * N, rng);
+  int checked = 0;
+  for (const Path& path : paths()) {
+    if (path.isa == Isa::generic) continue;  // portable C++: the compiler may not fuse
+    force_isa(path.isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      for (float beta : {0.0f, 1.0f}) {
+        auto C = C0;
+        run_sgemm(path, false, false, M, N, K, A.data(), K, B.data(), N, beta, C.data(), N);
+        auto Cd = C0d;
+        run_dgemm(path, false, false, M, N, K, Ad.data(), K, Bd.data(), N, beta, Cd.data(), N);
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t j = 0; j < N; ++j) {
+            float acc = 0.0f;
+            double accd = 0.0;
+            for (int64_t k = 0; k < K; ++k) {
+              acc = std::fma(A[i * K + k], B[k * N + j], acc);
+              accd = std::fma(Ad[i * K + k], Bd[k * N + j], accd);
+            }
+            if (beta != 0.0f) acc = C0[i * N + j] + acc, accd = C0d[i * N + j] + accd;
+            ASSERT_EQ(C[i * N + j], acc) << path.name << " float (" << i << "," << j << ")";
+            ASSERT_EQ(Cd[i * N + j], accd) << path.name << " double (" << i << "," << j << ")";
+          }
+        }
+        ++checked;
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "CPU has no AVX2: no vector kernel to check";
+}
+
+// All vector paths slice K the same way (kc 256) and sum each slice with FMA in order, so they
+// agree to the bit on long K as well, whatever the tile shape (6x16 or 12x32).
+TEST(Gemm, VectorPathsAgreeBitwise) {
+  Restore restore;
+  std::mt19937 rng(9);
+  const int64_t shapes[][3] = {{256, 128, 784}, {784, 30, 256}, {30, 784, 256}, {37, 53, 600}};
+  for (const auto& s : shapes) {
+    const int64_t M = s[0], N = s[1], K = s[2];
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+      const auto A = random_values<float>(M * K, rng);
+      const auto B = random_values<float>(K * N, rng);
+      std::vector<float> first;
+      for (const Path& path : paths()) {
+        if (path.isa == Isa::generic) continue;
+        force_isa(path.isa);
+        std::vector<float> C(M * N, 0.25f);
+        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C.data(),
+                  N);
+        if (first.empty()) {
+          first = C;
+        } else {
+          ASSERT_EQ(0, std::memcmp(first.data(), C.data(), C.size() * sizeof(float)))
+              << path.name << " vs avx2, M=" << M << " N=" << N << " K=" << K << " ta=" << ta
+              << " tb=" << tb;
+        }
+      }
+    }
+  }
 }
 
 TEST(Gemm, ForceIsaClampsToCpu) {
@@ -139,13 +289,13 @@ TEST(Gemm, RandomShapes) {
   Restore restore;
   std::mt19937 rng(7);
   std::uniform_int_distribution<int64_t> size(1, 70);
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
-    force_isa(isa);
+  for (const Path& path : paths()) {
+    force_isa(path.isa);
     for (int n = 0; n < 40; ++n) {
       const Case c{(n & 1) != 0, (n & 2) != 0, size(rng),
                    size(rng),    size(rng),    (n & 4) != 0 ? 1.0f : 0.0f,
                    n % 3};
-      check_sgemm(c, rng);
+      check_sgemm(c, rng, path.sgemm_kernel);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
@@ -158,8 +308,8 @@ TEST(Gemm, BitIdenticalAcrossThreadCounts) {
   std::mt19937 rng(3);
   const int64_t shapes[][3] = {{256, 30, 784}, {784, 30, 256},   {256, 784, 30},
                                {10, 300, 600}, {1000, 128, 784}, {67, 129, 700}};
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
-    force_isa(isa);
+  for (const Path& path : paths()) {
+    force_isa(path.isa);
     for (const auto& s : shapes) {
       const int64_t M = s[0], N = s[1], K = s[2];
       for (int t = 0; t < 4; ++t) {
@@ -168,11 +318,13 @@ TEST(Gemm, BitIdenticalAcrossThreadCounts) {
         const auto B = random_values<float>(K * N, rng);
         std::vector<float> C1(M * N, 0.5f), C2(M * N, 0.5f);
         set_num_threads(1);
-        sgemm(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C1.data(), N);
+        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f,
+                  C1.data(), N);
         set_num_threads(2);
-        sgemm(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C2.data(), N);
+        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f,
+                  C2.data(), N);
         ASSERT_EQ(0, std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)))
-            << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb;
+            << path.name << " M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb;
       }
     }
   }
@@ -193,8 +345,8 @@ TEST(Gemm, DgemmMatchesReference) {
   Restore restore;
   std::mt19937 rng(11);
   const int64_t shapes[][3] = {{1, 1, 1}, {7, 9, 13}, {33, 17, 257}, {130, 70, 300}};
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
-    force_isa(isa);
+  for (const Path& path : paths()) {
+    force_isa(path.isa);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       for (const auto& s : shapes) {
@@ -206,11 +358,12 @@ TEST(Gemm, DgemmMatchesReference) {
           auto C = random_values<double>(M * N, rng);
           auto R = C;
           const double beta = (t & 1) != 0 ? 1.0 : 0.0;
-          dgemm(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta, C.data(), N);
+          run_dgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
+                    C.data(), N);
           dgemm_reference(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
                           R.data(), N);
           for (size_t i = 0; i < C.size(); ++i)
-            ASSERT_NEAR(C[i], R[i], 2.0 * double(K + 1) * 1.2e-16 * double(K + 1));
+            ASSERT_NEAR(C[i], R[i], 2.0 * double(K + 1) * 1.2e-16 * double(K + 1)) << path.name;
         }
       }
     }

@@ -1,0 +1,49 @@
+// AVX-512F micro-kernels: 12x32 floats and 12x16 doubles, the body micro_tile (gemm_micro.hpp)
+// with 64-byte vectors. 24 zmm accumulators, two B vectors and one broadcast fit in the 32 zmm
+// registers; one k step issues 24 FMAs for 2 loads of B and 12 broadcasts of A.
+//
+// The same source compiled for AVX2 (gemm_avx2.cpp, avx2_wide_*) is what the tests check on CPUs
+// without AVX-512. Blocks equal the AVX2 kernel's (kc 256, so K is sliced the same way and both
+// paths give the same bits); mc and nc are multiples of 12 and 32. Only these functions carry the
+// avx512f target; gemm.cpp calls them only when the CPU and OS support AVX-512F.
+#include "kernels/gemm.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include "kernels/gemm_micro.hpp"
+
+#define EMBER_AVX512 __attribute__((target("avx512f")))
+
+namespace ember::kernels {
+namespace {
+
+using Floats16 = float __attribute__((vector_size(64)));
+using Doubles8 = double __attribute__((vector_size(64)));
+
+EMBER_AVX512 void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a,
+                                    int64_t cs_a, const float* b, float* c, int64_t ldc,
+                                    bool accumulate) {
+  micro_tile<float, Floats16, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+}
+
+EMBER_AVX512 void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a,
+                                    int64_t cs_a, const double* b, double* c, int64_t ldc,
+                                    bool accumulate) {
+  micro_tile<double, Doubles8, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+}
+
+}  // namespace
+
+const GemmKernel<float>& avx512_sgemm_kernel() {
+  static const GemmKernel<float> kernel{12, 32, 256, 144, 2048, sgemm_micro_12x32};
+  return kernel;
+}
+
+const GemmKernel<double>& avx512_dgemm_kernel() {
+  static const GemmKernel<double> kernel{12, 16, 256, 72, 1024, dgemm_micro_12x16};
+  return kernel;
+}
+
+}  // namespace ember::kernels
+
+#endif  // x86

@@ -1,0 +1,69 @@
+#pragma once
+// The register-tile micro-kernel body shared by the x86 paths of sgemm/dgemm.
+//
+// One source, compiled once per instruction set: gemm_avx2.cpp instantiates it with 32-byte
+// vectors (6 x 16 floats in 12 ymm accumulators) and gemm_avx512.cpp with 64-byte vectors
+// (12 x 32 floats in 24 of the 32 zmm registers). The vectors are GCC/Clang vector extensions, so
+// the instructions are chosen by the target of the function it is inlined into, never here.
+//
+// This is what lets a machine without AVX-512 test the AVX-512 kernel's logic: gemm_avx2.cpp also
+// instantiates the 64-byte, 12 x 32 geometry under the AVX2 target (each vector becomes a pair of
+// ymm registers) and the tests run it through the driver. Only instruction selection differs.
+//
+// Arithmetic: acc = fma(a, b, acc) for k in order from zero, then C = acc or C = C + acc. The
+// per-ISA files are compiled with -ffp-contract=fast so `acc += av * bv` is one fused
+// multiply-add, and tests/kernels/test_gemm.cpp checks each kernel's bits against std::fma. Every
+// geometry therefore gives the same bits for the same kc slicing.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace ember::kernels {
+// Internal linkage: each per-ISA file gets its own copy, so the linker can never merge an AVX-512
+// instance into the AVX2 file or the other way round.
+namespace {
+
+// One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
+// vector of T; b is a packed panel (row k at b + k * NR) aligned to 64 bytes.
+template <class T, class V, int64_t MR, int64_t NV>
+[[gnu::always_inline]] inline void micro_tile(int64_t kc, int64_t mr, const T* a, int64_t rs_a,
+                                              int64_t cs_a, const T* b, T* c, int64_t ldc,
+                                              bool accumulate) {
+  constexpr int64_t kLanes = sizeof(V) / sizeof(T), kNr = NV * kLanes;
+  const T* ar[MR];
+  for (int64_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * rs_a;  // junk rows reread
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int64_t j = 0; j < NV; ++j) acc[r][j] = V{};
+  int64_t ka = 0;
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k, ka += cs_a) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int64_t j = 0; j < NV; ++j) std::memcpy(&bv[j], b + k * kNr + j * kLanes, sizeof(V));
+#pragma GCC unroll 16
+    for (int64_t r = 0; r < MR; ++r) {
+      const T av = ar[r][ka];
+#pragma GCC unroll 4
+      for (int64_t j = 0; j < NV; ++j) acc[r][j] += av * bv[j];
+    }
+  }
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int64_t j = 0; j < NV; ++j) {
+      T* cp = c + r * ldc + j * kLanes;
+      if (accumulate) {
+        V old;
+        std::memcpy(&old, cp, sizeof(V));
+        acc[r][j] = old + acc[r][j];
+      }
+      std::memcpy(cp, &acc[r][j], sizeof(V));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ember::kernels
