@@ -10,6 +10,7 @@
 #include "ember/core/parallel.hpp"
 #include "ember/ops/conv.hpp"
 #include "ember/ops/elementwise.hpp"
+#include "kernels/batch_norm.hpp"
 #include "ops/op_utils.hpp"
 
 namespace ember {
@@ -58,30 +59,12 @@ struct Layout {
   int64_t N, C, S;
 };
 
-// Per-channel mean and biased variance of x: [N, C, S].
+// Per-channel mean and biased variance of x: [N, C, S], channels split among threads.
 template <class T>
 void channel_stats(const T* x, const Layout& l, std::vector<double>& mean,
                    std::vector<double>& var) {
-  const double count = static_cast<double>(l.N * l.S);
   parallel_for(0, l.C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      double s = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* row = x + (n * l.C + c) * l.S;
-        for (int64_t i = 0; i < l.S; ++i) s += static_cast<double>(row[i]);
-      }
-      const double m = s / count;
-      double q = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* row = x + (n * l.C + c) * l.S;
-        for (int64_t i = 0; i < l.S; ++i) {
-          const double d = static_cast<double>(row[i]) - m;
-          q += d * d;
-        }
-      }
-      mean[static_cast<size_t>(c)] = m;
-      var[static_cast<size_t>(c)] = q / count;
-    }
+    kernels::batch_norm_stats(x, l.N, l.C, l.S, c0, c1, mean.data(), var.data());
   });
 }
 
@@ -109,35 +92,9 @@ template <class T>
 void normalize_backward(const T* x, const T* g, const Layout& l, const std::vector<double>& mean,
                         const std::vector<double>& invstd, const std::vector<double>& w,
                         bool training, T* dx, std::vector<double>& dw, std::vector<double>& db) {
-  const double count = static_cast<double>(l.N * l.S);
   parallel_for(0, l.C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const auto ci = static_cast<size_t>(c);
-      const double m = mean[ci], is = invstd[ci];
-      double sum_g = 0.0, sum_gx = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const int64_t off = (n * l.C + c) * l.S;
-        for (int64_t i = 0; i < l.S; ++i) {
-          const double gv = static_cast<double>(g[off + i]);
-          sum_g += gv;
-          sum_gx += gv * (static_cast<double>(x[off + i]) - m) * is;
-        }
-      }
-      db[ci] = sum_g;
-      dw[ci] = sum_gx;
-      if (dx == nullptr) continue;
-      // training: dx = w*invstd * (g - mean(g) - x_hat * mean(g * x_hat)); eval: w*invstd*g
-      const double k = w[ci] * is;
-      const double mg = training ? sum_g / count : 0.0;
-      const double mgx = training ? sum_gx / count : 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const int64_t off = (n * l.C + c) * l.S;
-        for (int64_t i = 0; i < l.S; ++i) {
-          const double xh = (static_cast<double>(x[off + i]) - m) * is;
-          dx[off + i] = static_cast<T>(k * (static_cast<double>(g[off + i]) - mg - xh * mgx));
-        }
-      }
-    }
+    kernels::batch_norm_backward(x, g, l.N, l.C, l.S, c0, c1, mean.data(), invstd.data(), w.data(),
+                                 training, db.data(), dw.data(), dx);
   });
 }
 

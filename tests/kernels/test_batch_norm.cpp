@@ -1,0 +1,149 @@
+// Batch norm's per-channel kernels against the definitions summed in long double, on both
+// instruction-set paths, which must also agree with each other to the bit; and the same bits
+// whatever the split of channels among callers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/batch_norm.hpp"
+#include "kernels/gemm.hpp"
+
+namespace ember::kernels {
+namespace {
+
+struct Dims {
+  int64_t N, C, S;
+};
+
+// S below, at and past the 16 lanes, a row tail of every length class, MNIST's 14x14 and 7x7.
+const Dims kDims[] = {{3, 2, 1},  {4, 3, 16}, {4, 3, 17}, {2, 5, 196},
+                      {5, 2, 49}, {1, 3, 33}, {7, 1, 100}};
+
+template <class T>
+struct Outputs {
+  std::vector<double> mean, var, sum_g, sum_gx;
+  std::vector<T> dx;
+};
+
+// Every kernel on x and g; channels [0, C) in pieces of `piece` channels.
+template <class T>
+Outputs<T> run(const Dims& d, const std::vector<T>& x, const std::vector<T>& g,
+               const std::vector<double>& w, bool training, int64_t piece) {
+  Outputs<T> o;
+  const auto C = static_cast<size_t>(d.C);
+  o.mean.resize(C), o.var.resize(C), o.sum_g.resize(C), o.sum_gx.resize(C);
+  o.dx.assign(x.size(), T(-7));
+  std::vector<double> invstd(C);
+  for (int64_t c0 = 0; c0 < d.C; c0 += piece) {
+    const int64_t c1 = std::min(d.C, c0 + piece);
+    batch_norm_stats(x.data(), d.N, d.C, d.S, c0, c1, o.mean.data(), o.var.data());
+    for (int64_t c = c0; c < c1; ++c) invstd[c] = 1.0 / std::sqrt(o.var[c] + 1e-5);
+    batch_norm_backward(x.data(), g.data(), d.N, d.C, d.S, c0, c1, o.mean.data(), invstd.data(),
+                        w.data(), training, o.sum_g.data(), o.sum_gx.data(), o.dx.data());
+  }
+  return o;
+}
+
+template <class T>
+void check_against_definition(const Dims& d, const std::vector<T>& x, const std::vector<T>& g,
+                              const std::vector<double>& w, bool training, const Outputs<T>& o) {
+  const auto count = static_cast<long double>(d.N * d.S);
+  // float results are rounded once from double arithmetic; double ones carry the sums' rounding
+  const double rel = sizeof(T) == 4 ? 2.0 * 6e-8 : 1e-12;
+  for (int64_t c = 0; c < d.C; ++c) {
+    auto at = [&](int64_t n, int64_t i) { return static_cast<size_t>((n * d.C + c) * d.S + i); };
+    long double s = 0, q = 0, sg = 0, sgx = 0;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t i = 0; i < d.S; ++i) s += x[at(n, i)];
+    const long double m = s / count;
+    for (int64_t n = 0; n < d.N; ++n)
+      for (int64_t i = 0; i < d.S; ++i) q += (x[at(n, i)] - m) * (x[at(n, i)] - m);
+    const long double var = q / count, is = 1.0L / std::sqrt(var + 1e-5L);
+    for (int64_t n = 0; n < d.N; ++n) {
+      for (int64_t i = 0; i < d.S; ++i) {
+        sg += g[at(n, i)];
+        sgx += g[at(n, i)] * (x[at(n, i)] - m) * is;
+      }
+    }
+    const auto ci = static_cast<size_t>(c);
+    EXPECT_NEAR(o.mean[ci], static_cast<double>(m), 1e-12 * (1 + std::fabs(double(m))));
+    EXPECT_NEAR(o.var[ci], static_cast<double>(var), 1e-12 * (1 + double(var)));
+    EXPECT_NEAR(o.sum_g[ci], static_cast<double>(sg), 1e-12 * static_cast<double>(count));
+    EXPECT_NEAR(o.sum_gx[ci], static_cast<double>(sgx), 1e-11 * static_cast<double>(count));
+    const long double k = w[ci] * is, mg = training ? sg / count : 0,
+                      mgx = training ? sgx / count : 0;
+    for (int64_t n = 0; n < d.N; ++n) {
+      for (int64_t i = 0; i < d.S; ++i) {
+        const long double xh = (x[at(n, i)] - m) * is;
+        const long double terms = std::fabs(k) * (std::fabs(static_cast<long double>(g[at(n, i)])) +
+                                                  std::fabs(mg) + std::fabs(xh * mgx));
+        const long double want = k * (g[at(n, i)] - mg - xh * mgx);
+        ASSERT_NEAR(static_cast<double>(o.dx[at(n, i)]), static_cast<double>(want),
+                    rel * static_cast<double>(terms) + 1e-300)
+            << "dx at n=" << n << " c=" << c << " i=" << i << " of N=" << d.N << " C=" << d.C
+            << " S=" << d.S;
+      }
+    }
+  }
+}
+
+template <class T>
+void check_all() {
+  const Isa saved = active_isa();
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  for (const Dims& d : kDims) {
+    const auto n = static_cast<size_t>(d.N * d.C * d.S);
+    std::vector<T> x(n), g(n);
+    // an offset mean, so a one-pass variance would lose digits where the two-pass one does not
+    for (auto& v : x) v = static_cast<T>(3.0 + 2.0 * dist(rng));
+    for (auto& v : g) v = static_cast<T>(dist(rng));
+    std::vector<double> w(static_cast<size_t>(d.C));
+    for (auto& v : w) v = 0.5 + dist(rng);
+    for (bool training : {true, false}) {
+      force_isa(Isa::generic);
+      const Outputs<T> generic = run(d, x, g, w, training, d.C);
+      check_against_definition(d, x, g, w, training, generic);
+      if (detected_isa() == Isa::generic) continue;
+      force_isa(Isa::avx2);
+      for (int64_t piece : {d.C, int64_t{1}}) {
+        const Outputs<T> avx2 = run(d, x, g, w, training, piece);
+        const char* what = piece == 1 ? "avx2 one channel at a time" : "avx2";
+        EXPECT_EQ(avx2.mean, generic.mean) << what;
+        EXPECT_EQ(avx2.var, generic.var) << what;
+        EXPECT_EQ(avx2.sum_g, generic.sum_g) << what;
+        EXPECT_EQ(avx2.sum_gx, generic.sum_gx) << what;
+        ASSERT_EQ(0, std::memcmp(avx2.dx.data(), generic.dx.data(), n * sizeof(T)))
+            << what << ", N=" << d.N << " C=" << d.C << " S=" << d.S;
+      }
+    }
+  }
+  force_isa(saved);
+}
+
+TEST(BatchNormKernels, FloatMatchesDefinitionAndPathsAgree) { check_all<float>(); }
+TEST(BatchNormKernels, DoubleMatchesDefinitionAndPathsAgree) { check_all<double>(); }
+
+// Without dx (the input needs no gradient) the sums are still computed and nothing is written.
+TEST(BatchNormKernels, NoInputGradient) {
+  const Dims d{2, 1, 20};
+  std::vector<float> x(40), g(40, 1.0f);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  double mean = 0, var = 0, sg = 0, sgx = 0;
+  batch_norm_stats(x.data(), d.N, d.C, d.S, 0, 1, &mean, &var);
+  // 0..39: mean 19.5, biased variance (40^2 - 1) / 12
+  EXPECT_DOUBLE_EQ(mean, 19.5);
+  EXPECT_DOUBLE_EQ(var, (40.0 * 40.0 - 1.0) / 12.0);
+  const double is = 1.0 / std::sqrt(var), w = 1.0;
+  batch_norm_backward(x.data(), g.data(), d.N, d.C, d.S, 0, 1, &mean, &is, &w, true, &sg, &sgx,
+                      static_cast<float*>(nullptr));
+  EXPECT_DOUBLE_EQ(sg, 40.0);
+  EXPECT_NEAR(sgx, 0.0, 1e-12);  // g constant: the sum of deviations is zero
+}
+
+}  // namespace
+}  // namespace ember::kernels
