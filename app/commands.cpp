@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common.hpp"
@@ -26,6 +27,54 @@ data::DataLoader make_loader(const data::Dataset& ds, std::int64_t bs, bool shuf
   data::DataLoader dl(ds, bs, shuffle, gen);
   if (spec.binary) dl.float_targets();
   return dl;
+}
+
+// What `ember train` records in the weights file's metadata, so that eval and predict need no
+// flags and predict can name a folder's classes.
+struct TrainedAs {
+  std::string model;                 // empty: weights without ember's metadata
+  std::vector<std::string> classes;  // names in label order (index 1 is binary's positive)
+  std::int64_t height = 28, width = 28;
+  bool mnist_like = true;  // trained on MNIST: predict makes each PNG look like an MNIST digit
+};
+
+std::map<std::string, std::string> trained_as_metadata(const std::string& model,
+                                                       const std::string& data,
+                                                       const data::DataSplit& split) {
+  return {{"format", "pt"},  // what PyTorch's own safetensors writer puts there
+          {"ember.model", model},
+          {"ember.classes", json(split.train.classes).dump()},
+          {"ember.height", std::to_string(split.train.images.size(1))},
+          {"ember.width", std::to_string(split.train.images.size(2))},
+          {"ember.input", data == "mnist" || data == "mnist-sample" ? "mnist" : "images"}};
+}
+
+TrainedAs read_trained_as(const std::string& path) {
+  const auto meta = io::safetensors_metadata(path);
+  TrainedAs t;
+  const auto model = meta.find("ember.model");
+  if (model == meta.end()) return t;
+  try {
+    t.model = model->second;
+    t.classes = json::parse(meta.at("ember.classes")).get<std::vector<std::string>>();
+    t.height = std::stoll(meta.at("ember.height"));
+    t.width = std::stoll(meta.at("ember.width"));
+    t.mnist_like = meta.at("ember.input") == "mnist";
+  } catch (const std::exception& e) {
+    throw Error(path + ": bad ember metadata (" + e.what() + ")");
+  }
+  if (t.classes.size() < 2 || t.height < 1 || t.width < 1)
+    throw Error(path + ": bad ember metadata (classes or image size)");
+  return t;
+}
+
+// --model if given (it must agree with the file's metadata), else the metadata's, else simple_net.
+std::string model_for(const std::optional<std::string>& given, const TrainedAs& t,
+                      const std::string& path) {
+  if (given && !t.model.empty() && *given != t.model)
+    throw Error("--model " + *given + ": " + path + " holds a " + t.model + " model");
+  if (given) return *given;
+  return t.model.empty() ? "simple_net" : t.model;
 }
 
 std::shared_ptr<optim::Optimizer> make_optimizer(const std::string& name,
@@ -174,7 +223,9 @@ int run_train(const TrainOptions& o) {
   else
     learn.fit(r.epochs, r.lr);
   const auto& last = learn.history().back();
-  if (!o.out.empty()) spec.model->save(o.out);
+  if (!o.out.empty())
+    io::save_safetensors(o.out, spec.model->state_dict(),
+                         trained_as_metadata(o.model, o.data, split));
   if (!o.history.empty()) {
     if (o.history.size() > 5 && o.history.substr(o.history.size() - 5) == ".json")
       learn.write_json(o.history);
@@ -210,11 +261,12 @@ int run_train(const TrainOptions& o) {
 
 int run_eval(const EvalOptions& o) {
   if (o.weights.empty()) throw Error("--weights FILE is required");
+  const std::string model = model_for(o.model, read_trained_as(o.weights), o.weights);
   const data::DataSplit split = data::load_dataset(o.data, o.resize);
   Generator gen(0);
   const std::int64_t C = num_classes(split);
   const ModelSpec spec =
-      make_model(o.model, split.valid.images.size(1), split.valid.images.size(2), C, gen);
+      make_model(model, split.valid.images.size(1), split.valid.images.size(2), C, gen);
   spec.model->load(o.weights);
   spec.model->eval();
   data::ImageDataset valid_ds(split.valid, spec.layout);
@@ -272,21 +324,24 @@ int run_eval(const EvalOptions& o) {
   std::printf(
       "%s on %s: accuracy %.4f (%lld of %lld)\n\nconfusion matrix (rows: label, columns: "
       "prediction)\n",
-      o.model.c_str(), split.name.c_str(), acc, static_cast<long long>(correct),
+      model.c_str(), split.name.c_str(), acc, static_cast<long long>(correct),
       static_cast<long long>(at));
-  std::printf("%6s", "");
-  for (const auto& c : cls) std::printf("%6s", c.c_str());
+  int width = 6;  // columns wide enough for the longest class name and a space
+  for (const auto& c : cls) width = std::max(width, static_cast<int>(c.size()) + 1);
+  std::printf("%*s", width, "");
+  for (const auto& c : cls) std::printf("%*s", width, c.c_str());
   std::printf("\n");
   for (std::int64_t r = 0; r < C; ++r) {
-    std::printf("%6s", cls[static_cast<std::size_t>(r)].c_str());
+    std::printf("%*s", width, cls[static_cast<std::size_t>(r)].c_str());
     for (std::int64_t c = 0; c < C; ++c)
-      std::printf("%6lld", static_cast<long long>(confusion[static_cast<std::size_t>(r * C + c)]));
+      std::printf("%*lld", width,
+                  static_cast<long long>(confusion[static_cast<std::size_t>(r * C + c)]));
     std::printf("\n");
   }
   std::printf("\nmost wrong (index, label, prediction, confidence):\n");
   for (std::size_t i = 0; i < wrong.size() && static_cast<int>(i) < o.worst; ++i)
-    std::printf("  %6lld  %5s  %5s  %.4f\n", static_cast<long long>(wrong[i].index),
-                cls[static_cast<std::size_t>(wrong[i].label)].c_str(),
+    std::printf("  %6lld  %*s  %*s  %.4f\n", static_cast<long long>(wrong[i].index), width - 1,
+                cls[static_cast<std::size_t>(wrong[i].label)].c_str(), width - 1,
                 cls[static_cast<std::size_t>(wrong[i].pred)].c_str(), wrong[i].confidence);
   return 0;
 }
@@ -326,27 +381,43 @@ Tensor to_mnist_like(const Tensor& grey_u8) {
 int run_predict(const PredictOptions& o) {
   if (o.weights.empty()) throw Error("--weights FILE is required");
   if (o.images.empty()) throw Error("give at least one IMAGE.png");
-  if (o.classes < 2) throw Error("--classes must be at least 2");
+  const TrainedAs t = read_trained_as(o.weights);
+  const std::string model = model_for(o.model, t, o.weights);
+  std::vector<std::string> names = t.classes;
+  if (names.empty()) {  // weights without metadata: MNIST's digits, or the chapter's 3 vs 7
+    const int classes = o.classes.value_or(10);
+    if (classes < 2) throw Error("--classes must be at least 2");
+    names = classes == 2 ? std::vector<std::string>{"7", "3"} : std::vector<std::string>{};
+    for (int k = 0; classes > 2 && k < classes; ++k) names.push_back(std::to_string(k));
+  } else if (o.classes && *o.classes != static_cast<int>(names.size())) {
+    throw Error("--classes " + std::to_string(*o.classes) + ": " + o.weights + " was trained on " +
+                std::to_string(names.size()) + " classes");
+  }
   Generator gen(0);
-  const ModelSpec spec = make_model(o.model, 28, 28, o.classes, gen);
+  const ModelSpec spec =
+      make_model(model, t.height, t.width, static_cast<std::int64_t>(names.size()), gen);
   spec.model->load(o.weights);
   spec.model->eval();
   NoGradGuard no_grad;
   for (const auto& path : o.images) {
-    Tensor img = to_mnist_like(io::read_png(path));
-    Tensor x =
-        spec.layout == data::Layout::flat ? img.reshape({1, 784}) : img.reshape({1, 1, 28, 28});
+    // as the model's training images were made: MNIST-like digits, or the folder loader's resize
+    Tensor grey = io::read_png(path);
+    if (!t.mnist_like && (grey.size(0) != t.height || grey.size(1) != t.width))
+      grey = data::resize_area(grey, t.height, t.width);
+    Tensor img = t.mnist_like ? to_mnist_like(grey) : data::to_unit_float(grey);
+    Tensor x = spec.layout == data::Layout::flat ? img.reshape({1, t.height * t.width})
+                                                 : img.reshape({1, 1, t.height, t.width});
     Tensor out = (*spec.model)(x);
     std::string label;
     double p;
-    if (spec.binary) {  // the chapter's convention: 1 is a 3, 0 a 7
-      const double p3 = sigmoid(out).item<double>();
-      label = p3 > 0.5 ? "3" : "7";
-      p = p3 > 0.5 ? p3 : 1 - p3;
+    if (spec.binary) {  // one logit: class 1 (the chapter's 3) when its probability is > 0.5
+      const double p1 = sigmoid(out).item<double>();
+      label = names[p1 > 0.5 ? 1 : 0];
+      p = p1 > 0.5 ? p1 : 1 - p1;
     } else {
       Tensor probs = softmax(out, 1);
       const auto k = argmax(out, 1).item<std::int64_t>();
-      label = std::to_string(k);
+      label = names[static_cast<std::size_t>(k)];
       p = probs[0][k].item<double>();
     }
     if (o.json)

@@ -45,17 +45,21 @@ Recipe recipe_for(const std::string& model);
 // The recipe of o.model with every option the user gave put over it.
 Recipe resolve_recipe(const TrainOptions& o);
 
+// --model and --classes left unset come from the weights file's metadata (ember train writes the
+// model, the class names and the image size there), else simple_net and 10.
 struct EvalOptions {
-  std::string weights, model = "simple_net", data = "mnist-sample";
+  std::string weights, data = "mnist-sample";
+  std::optional<std::string> model;
   bool json = false;
   int worst = 10;
   bool resize = false;
 };
 
 struct PredictOptions {
-  std::string weights, model = "simple_net";
+  std::string weights;
+  std::optional<std::string> model;
   std::vector<std::string> images;
-  int classes = 10;
+  std::optional<int> classes;
   bool json = false;
 };
 

@@ -69,19 +69,25 @@ int main(int argc, char** argv) {
   EvalOptions ev;
   auto* e = app.add_subcommand("eval", "accuracy, confusion matrix and the most-wrong images");
   e->add_option("--weights", ev.weights, "FILE.safetensors written by ember train")->required();
-  e->add_option("--model", ev.model, std::string("model: ") + kModelNames)->capture_default_str();
+  e->add_option(
+      "--model", ev.model,
+      std::string("model: ") + kModelNames + " (default: the one the weights were trained as)");
   e->add_option("--data", ev.data, "mnist-sample, mnist, or a DIR")->capture_default_str();
   e->add_option("--worst", ev.worst, "how many most-wrong images to list")->capture_default_str();
   e->add_flag("--resize", ev.resize, "resize images whose size differs from the first");
   e->add_flag("--json", ev.json, "one JSON object");
 
   PredictOptions pr;
-  auto* p = app.add_subcommand("predict", "the digit (or 3/7) and its probability for each PNG");
+  auto* p = app.add_subcommand(
+      "predict", "the class (digit, 3/7, or folder name) and its probability for each PNG");
   p->add_option("--weights", pr.weights, "FILE.safetensors written by ember train")->required();
-  p->add_option("--model", pr.model, std::string("model: ") + kModelNames)->capture_default_str();
-  p->add_option("--classes", pr.classes,
-                "classes the model was trained on: 10 (mnist) or 2 (3 vs 7)")
-      ->capture_default_str();
+  p->add_option(
+      "--model", pr.model,
+      std::string("model: ") + kModelNames + " (default: the one the weights were trained as)");
+  p->add_option(
+      "--classes", pr.classes,
+      "classes the model was trained on, for weights without ember's metadata: 10 (mnist, "
+      "the default) or 2 (3 vs 7)");
   p->add_option("images", pr.images, "IMAGE.png ...")->required()->check(CLI::ExistingFile);
   p->add_flag("--json", pr.json, "one JSON object per image");
 

@@ -4,9 +4,9 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -29,7 +29,8 @@ Result ember_cmd(const std::string& args) {
   const fs::path dir = fs::temp_directory_path() / ("ember_cli_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string out = (dir / "out.txt").string(), err = (dir / "err.txt").string();
-  const std::string cmd = std::string(EMBER_BINARY_DIR) + "/ember " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string cmd =
+      std::string(EMBER_BINARY_DIR) + "/ember " + args + " >" + out + " 2>" + err + " </dev/null";
   const int rc = std::system(cmd.c_str());
   Result r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -64,7 +65,8 @@ class CliData : public ::testing::Test {
       Tensor top = (rows < 14).to(f32);
       Tensor lab = labels.reshape({n, 1, 1}).to(f32);
       Tensor img = noise + 0.7 * (lab * (1.0 - top) + (1.0 - lab) * top);
-      io::write_idx((img * 255.0).clamp(0, 255).to(u8), (dir_ / (prefix + "-images-idx3-ubyte")).string());
+      io::write_idx((img * 255.0).clamp(0, 255).to(u8),
+                    (dir_ / (prefix + "-images-idx3-ubyte")).string());
       io::write_idx(labels.to(u8), (dir_ / (prefix + "-labels-idx1-ubyte")).string());
     };
     make(600, "train");
@@ -81,13 +83,14 @@ TEST(Cli, HelpAndBadOptions) {
   Result help = ember_cmd("--help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("chapter"), std::string::npos);
-  for (const char* sub : {"chapter", "train", "eval", "predict", "baseline", "fetch", "export-png"}) {
+  for (const char* sub :
+       {"chapter", "train", "eval", "predict", "baseline", "fetch", "export-png"}) {
     Result r = ember_cmd(std::string(sub) + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_FALSE(r.out.empty()) << sub;
   }
-  for (const char* bad : {"", "nonsense", "train --no-such-option", "train --epochs many",
-                          "eval", "predict --weights w.safetensors /no/such/file.png"}) {
+  for (const char* bad : {"", "nonsense", "train --no-such-option", "train --epochs many", "eval",
+                          "predict --weights w.safetensors /no/such/file.png"}) {
     Result r = ember_cmd(bad);
     EXPECT_EQ(r.status, 2) << bad << ": " << r.err;
     EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
@@ -98,7 +101,8 @@ TEST(Cli, HelpAndBadOptions) {
 TEST_F(CliData, TrainEvalPredictAndErrors) {
   const std::string data = dir_.string();
   const std::string weights = (dir_ / "linear.safetensors").string();
-  Result t = ember_cmd("train --model linear --data " + data + " --epochs 3 --lr 0.5 --bs 64 --json --out " + weights);
+  Result t = ember_cmd("train --model linear --data " + data +
+                       " --epochs 3 --lr 0.5 --bs 64 --json --out " + weights);
   ASSERT_EQ(t.status, 0) << t.err;
   std::istringstream lines(t.out);
   std::string line;
@@ -117,23 +121,61 @@ TEST_F(CliData, TrainEvalPredictAndErrors) {
   EXPECT_EQ(ej["confusion"].size(), 4u);
 
   // weights that don't fit the model, a missing weights file, an unknown model
-  for (const std::string& bad : {"eval --weights " + weights + " --model mlp --data " + data,
-                                 "eval --weights /no/such.safetensors --model linear --data " + data,
-                                 "train --model transformer --data " + data,
-                                 std::string("train --data /no/such/dir")}) {
+  for (const std::string& bad :
+       {"eval --weights " + weights + " --model mlp --data " + data,
+        "eval --weights /no/such.safetensors --model linear --data " + data,
+        "train --model transformer --data " + data, std::string("train --data /no/such/dir")}) {
     Result r = ember_cmd(bad);
     EXPECT_EQ(r.status, 2) << bad;
     EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
   }
 
-  // predict a PNG: a bottom-half digit is class 1, printed with the chapter's 3/7 names
+  // predict a PNG: a bottom-half digit is class 1, named as the data set names it (IDX labels are
+  // numbers); the model and class count come from the weights file's metadata
   Tensor img = zeros({28, 28});
   img.slice(0, 14, 28).fill_(0.9);
   const std::string png = (dir_ / "bottom.png").string();
   io::write_png(img, png);
-  Result p = ember_cmd("predict --weights " + weights + " --model linear --classes 2 --json " + png);
+  Result p = ember_cmd("predict --weights " + weights + " --json " + png);
   ASSERT_EQ(p.status, 0) << p.err;
-  EXPECT_EQ(nlohmann::json::parse(p.out)["prediction"], "3");
+  EXPECT_EQ(nlohmann::json::parse(p.out)["prediction"], "1");
+  // flags that contradict the metadata are errors, not silently another model
+  for (const std::string& bad : {"predict --weights " + weights + " --model mlp " + png,
+                                 "predict --weights " + weights + " --classes 10 " + png,
+                                 "eval --weights " + weights + " --model cnn --data " + data}) {
+    Result r = ember_cmd(bad);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("linear"), std::string::npos) << r.err;  // names what the file holds
+  }
+
+  // A folder of PNGs with named classes: predict and eval print the folder names.
+  const fs::path folder = dir_ / "folder";
+  Generator gen(9);
+  for (const char* split : {"train", "valid"}) {
+    for (int cls = 0; cls < 2; ++cls) {
+      const fs::path sub = folder / split / (cls == 0 ? "top ink" : "bottom ink");
+      fs::create_directories(sub);
+      for (int i = 0; i < (split[0] == 't' ? 60 : 20); ++i) {
+        const Tensor rows = arange(28).reshape({28, 1});
+        const Tensor ink = (cls == 0 ? rows < 14 : rows >= 14).to(f32);
+        const Tensor im = rand({28, 28}, gen) * 0.3 + ink * 0.7;
+        io::write_png(im.clamp(0, 1), (sub / (std::to_string(i) + ".png")).string());
+      }
+    }
+  }
+  const std::string fweights = (dir_ / "folder.safetensors").string();
+  Result ft = ember_cmd("train --model linear --data '" + folder.string() +
+                        "' --epochs 3 --lr 0.5 --bs 16 --out " + fweights);
+  ASSERT_EQ(ft.status, 0) << ft.err;
+  Result fp = ember_cmd("predict --weights " + fweights + " --json " + png);
+  ASSERT_EQ(fp.status, 0) << fp.err;
+  EXPECT_EQ(nlohmann::json::parse(fp.out)["prediction"], "bottom ink");
+  Result fe = ember_cmd("eval --weights " + fweights + " --data '" + folder.string() + "'");
+  ASSERT_EQ(fe.status, 0) << fe.err;
+  // the confusion matrix's columns are as wide as the longest name plus a space
+  EXPECT_NE(fe.out.find(" bottom ink    top ink\n bottom ink         20"), std::string::npos)
+      << fe.out;
 
   Result b = ember_cmd("baseline --data " + data + " --json");
   ASSERT_EQ(b.status, 0) << b.err;
@@ -152,7 +194,8 @@ TEST(Chapter, QuickRunGivesThePublishedBaselineAndEveryStage) {
     auto j = nlohmann::json::parse(line);
     stages[j["stage"].get<std::string>()] = j;
   }
-  for (const char* s : {"pixel_similarity", "quadratic_sgd", "linear_by_hand", "linear_module", "simple_net", "cnn"})
+  for (const char* s : {"pixel_similarity", "quadratic_sgd", "linear_by_hand", "linear_module",
+                        "simple_net", "cnn"})
     EXPECT_TRUE(stages.count(s)) << s;
   auto round4 = [](double v) { return std::round(v * 10000) / 10000; };
   const auto& p = stages["pixel_similarity"];
