@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/pool.hpp"
 
@@ -137,11 +138,6 @@ void backward_generic(const float* x, const Grads& dy, const DirectGeometry& g, 
 
 // ---- AVX2 + FMA ----
 
-__attribute__((target("avx2"))) inline __m256i tail_mask(int64_t lanes) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)), idx);
-}
-
 __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const float* w,
                                                       const float* bias, const DirectGeometry& g,
                                                       int64_t n, const Outputs& outs,
@@ -149,7 +145,7 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   pad_images(x, g, n, padded);
-  const __m256i mask = tail_mask(Wo % 8);
+  const __m256i mask = first_lanes(Wo % 8);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const float* r0 = padded + i * q.size() + oh * q.Wq;
@@ -205,7 +201,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   pad_images(x, g, n, padded);
-  const __m256i mask = tail_mask(Wo % 8);
+  const __m256i mask = first_lanes(Wo % 8);
   for (int64_t o = 0; o < O; ++o) {
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
            c8 = c0, cb = c0;

@@ -28,8 +28,10 @@ __attribute__((target("avx2"))) void u8_to_unit_float_avx2(const std::uint8_t* s
 }  // namespace
 
 void u8_to_unit_float(const std::uint8_t* src, float* dst, std::int64_t n) {
-  if (active_isa() != Isa::generic) u8_to_unit_float_avx2(src, dst, n);
-  else u8_to_unit_float_reference(src, dst, n);
+  if (active_isa() != Isa::generic)
+    u8_to_unit_float_avx2(src, dst, n);
+  else
+    u8_to_unit_float_reference(src, dst, n);
 }
 
 }  // namespace ember::kernels

@@ -88,7 +88,8 @@ void where_loop(const std::vector<std::int64_t>& shape, const C* c, const std::i
 // ReLU's backward: dx[i] = y[i] > 0 ? dy[i] : 0 (y the forward output), contiguous, n elements.
 // A select, not a multiply, so an infinite or NaN dy where y <= 0 still gives 0.
 template <class T>
-void relu_backward(const T* __restrict y, const T* __restrict dy, T* __restrict dx, std::int64_t n) {
+void relu_backward(const T* __restrict y, const T* __restrict dy, T* __restrict dx,
+                   std::int64_t n) {
   // both loads unconditional, so the compiler turns the select into vector blends
   for (std::int64_t i = 0; i < n; ++i) {
     const T d = dy[i];

@@ -43,7 +43,8 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* 
     s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(x + k + 16), s2);
     s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(x + k + 24), s3);
   }
-  for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), s0);
+  for (; k + 8 <= n; k += 8)
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), s0);
   __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
   __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
   h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -53,7 +54,8 @@ __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* 
   return r;
 }
 
-__attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* a, float* y, int64_t n) {
+__attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* a, float* y,
+                                                   int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8)
@@ -112,15 +114,20 @@ bool sgemv_dispatch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   if (N == 1) {
     // x = op(B)[:, 0]: element k at B[k*ldb] (no transpose) or B[k] (transposed)
     const float* x = contiguous_vector(B, K, trans_b ? 1 : ldb);
-    if (!trans_a) rows_dot(M, K, A, lda, x, beta, C, ldc, dot);  // C[i] = A[i,:] . x
-    else if (ldc == 1 || M == 1) rows_axpy(M, K, A, lda, x, 1, beta, C, axpy);  // C = A^T x
-    else return false;
+    if (!trans_a)
+      rows_dot(M, K, A, lda, x, beta, C, ldc, dot);  // C[i] = A[i,:] . x
+    else if (ldc == 1 || M == 1)
+      rows_axpy(M, K, A, lda, x, 1, beta, C, axpy);  // C = A^T x
+    else
+      return false;
     return true;
   }
   // M == 1: C[0, j] = sum_k a[k] * op(B)(k, j), a[k] at A[k] (no transpose) or A[k*lda]
   const float* a = contiguous_vector(A, K, trans_a ? lda : 1);
-  if (trans_b) rows_dot(N, K, B, ldb, a, beta, C, 1, dot);  // C[j] = B[j,:] . a
-  else rows_axpy(N, K, B, ldb, a, 1, beta, C, axpy);       // C += a[k] * B[k,:]
+  if (trans_b)
+    rows_dot(N, K, B, ldb, a, beta, C, 1, dot);  // C[j] = B[j,:] . a
+  else
+    rows_axpy(N, K, B, ldb, a, 1, beta, C, axpy);  // C += a[k] * B[k,:]
   return true;
 }
 

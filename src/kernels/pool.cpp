@@ -8,6 +8,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/pool_avx2.hpp"
 
@@ -72,20 +73,13 @@ namespace {
 // of the outputs), which the backward's unpack undoes for free and the forward fixes with one
 // cross-lane permute. The comparisons are those of takes_max, in the same order.
 
-// The first n (<= 8) lanes set.
-__attribute__((target("avx2,fma"))) inline __m256i first_lanes(int64_t n) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
-}
-
 // Loads 16 consecutive floats of which the first n (<= 16) exist, the rest as 0.
 struct Pair16 {
   __m256 lo, hi;
 };
 __attribute__((target("avx2,fma"))) inline Pair16 load16(const float* p, int64_t n) {
   if (n == 16) return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
-  return {_mm256_maskload_ps(p, first_lanes(std::min<int64_t>(n, 8))),
-          _mm256_maskload_ps(p + 8, first_lanes(std::max<int64_t>(n - 8, 0)))};
+  return {_mm256_maskload_ps(p, first_lanes(n)), _mm256_maskload_ps(p + 8, first_lanes(n - 8))};
 }
 __attribute__((target("avx2,fma"))) inline void store16(float* p, int64_t n, __m256 lo, __m256 hi) {
   if (n == 16) {
@@ -93,8 +87,8 @@ __attribute__((target("avx2,fma"))) inline void store16(float* p, int64_t n, __m
     _mm256_storeu_ps(p + 8, hi);
     return;
   }
-  _mm256_maskstore_ps(p, first_lanes(std::min<int64_t>(n, 8)), lo);
-  _mm256_maskstore_ps(p + 8, first_lanes(std::max<int64_t>(n - 8, 0)), hi);
+  _mm256_maskstore_ps(p, first_lanes(n), lo);
+  _mm256_maskstore_ps(p + 8, first_lanes(n - 8), hi);
 }
 
 // All Ho x Wo outputs, 8 at a time along each row (the last group of a row masked). When `code`

@@ -10,7 +10,7 @@ namespace ember::kernels {
 
 template <int N>
 struct StridedLayout {
-  std::vector<std::int64_t> shape;                    // merged shape, outermost first
+  std::vector<std::int64_t> shape;                   // merged shape, outermost first
   std::array<std::vector<std::int64_t>, N> strides;  // per operand, per merged axis
 };
 

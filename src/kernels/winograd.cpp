@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/pool.hpp"
 #include "kernels/pool_avx2.hpp"
@@ -69,11 +70,6 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
 
 // ---- AVX2 steps of the transforms, 8 tiles per vector (a partial last vector through a mask) ----
 
-__attribute__((target("avx2"))) inline __m256i lanes_below(int64_t k) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(k)), idx);
-}
-
 // a = [a0..a7], b = [b0..b7] -> even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 a3 .. b7]
 __attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m256& even,
                                                          __m256& odd) {
@@ -112,7 +108,7 @@ __attribute__((target("avx2,fma"))) void input_columns_avx2(const float* t, int6
       _mm256_storeu_ps(v2 + tx, r2);
       _mm256_storeu_ps(v3 + tx, r3);
     } else {
-      const __m256i k = lanes_below(TW - tx);
+      const __m256i k = first_lanes(TW - tx);
       _mm256_maskstore_ps(v0 + tx, k, r0);
       _mm256_maskstore_ps(v1 + tx, k, r1);
       _mm256_maskstore_ps(v2 + tx, k, r2);
@@ -130,8 +126,8 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
     _mm256_storeu_ps(dst + 8, hi);
     return;
   }
-  _mm256_maskstore_ps(dst, lanes_below(count), lo);
-  if (count > 8) _mm256_maskstore_ps(dst + 8, lanes_below(count - 8), hi);
+  _mm256_maskstore_ps(dst, first_lanes(count), lo);
+  if (count > 8) _mm256_maskstore_ps(dst + 8, first_lanes(count - 8), hi);
 }
 
 // The output transform of one tile row: m[16] rows of products (readable 8 floats past TW),
@@ -169,7 +165,7 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
       if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
         _mm256_storeu_ps(pooled + tx, mx);
       } else {
-        _mm256_maskstore_ps(pooled + tx, lanes_below(tiles), mx);
+        _mm256_maskstore_ps(pooled + tx, first_lanes(tiles), mx);
       }
       store_codes(k, static_cast<int>(std::min<int64_t>(8, tiles)), code + tx);
       continue;
@@ -195,11 +191,11 @@ __attribute__((target("avx2"))) inline void load_first(const float* src, int64_t
     lo = _mm256_loadu_ps(src);
     hi = _mm256_loadu_ps(src + 8);
   } else if (src + 16 <= end) {
-    lo = _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(lanes_below(count)));
-    hi = _mm256_and_ps(_mm256_loadu_ps(src + 8), _mm256_castsi256_ps(lanes_below(count - 8)));
+    lo = _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(first_lanes(count)));
+    hi = _mm256_and_ps(_mm256_loadu_ps(src + 8), _mm256_castsi256_ps(first_lanes(count - 8)));
   } else {
-    lo = _mm256_maskload_ps(src, lanes_below(count));
-    hi = count > 8 ? _mm256_maskload_ps(src + 8, lanes_below(count - 8)) : _mm256_setzero_ps();
+    lo = _mm256_maskload_ps(src, first_lanes(count));
+    hi = count > 8 ? _mm256_maskload_ps(src + 8, first_lanes(count - 8)) : _mm256_setzero_ps();
   }
   deinterleave(lo, hi, even, odd);
 }
@@ -216,10 +212,10 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
     __m256 d00, d01, d10 = _mm256_setzero_ps(), d11 = _mm256_setzero_ps();
     if (pooled != nullptr) {
       const int64_t tiles = TW - tx;
-      const __m256 keep = _mm256_castsi256_ps(lanes_below(tiles));
+      const __m256 keep = _mm256_castsi256_ps(first_lanes(tiles));
       const __m256 gp = tiles >= 8 || pooled + tx + 8 <= end
                             ? _mm256_and_ps(_mm256_loadu_ps(pooled + tx), keep)
-                            : _mm256_maskload_ps(pooled + tx, lanes_below(tiles));
+                            : _mm256_maskload_ps(pooled + tx, first_lanes(tiles));
       unpool4_avx2(gp, load_codes(code + tx, static_cast<int>(std::min<int64_t>(8, tiles))), d00,
                    d01, d10, d11);
     } else {
@@ -232,7 +228,7 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
                             {_mm256_sub_ps(d00, d10), _mm256_sub_ps(d01, d11)},
                             {_mm256_sub_ps(zero, d10), _mm256_sub_ps(zero, d11)}};
     const bool full = tx + 8 <= room;
-    const __m256i k = lanes_below(TW - tx);
+    const __m256i k = first_lanes(TW - tx);
     for (int q = 0; q < 4; ++q) {
       const __m256 out[4] = {r[q][0], _mm256_add_ps(r[q][0], r[q][1]),
                              _mm256_sub_ps(r[q][0], r[q][1]), _mm256_sub_ps(zero, r[q][1])};
@@ -258,7 +254,7 @@ __attribute__((target("avx2,fma"))) void grad_input_columns_avx2(const float* v0
   __m256 carry2 = _mm256_setzero_ps(), carry3 = _mm256_setzero_ps();  // c2, c3 of tile tx - 1
   float last2 = 0.0f, last3 = 0.0f;
   for (int64_t tx = 0; tx < TW; tx += 8) {
-    const __m256 keep = _mm256_castsi256_ps(lanes_below(TW - tx));  // lanes past TW read as 0
+    const __m256 keep = _mm256_castsi256_ps(first_lanes(TW - tx));  // lanes past TW read as 0
     const __m256 a = _mm256_and_ps(_mm256_loadu_ps(v0 + tx), keep);
     const __m256 b = _mm256_and_ps(_mm256_loadu_ps(v1 + tx), keep);
     const __m256 c = _mm256_and_ps(_mm256_loadu_ps(v2 + tx), keep);

@@ -23,6 +23,7 @@
 #include "ember/ops/elementwise.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/conv_direct.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/pool.hpp"
 #include "kernels/winograd.hpp"
@@ -452,7 +453,7 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
     const float* pg = gc.data_ptr<float>();
     float* pm = masked.data_ptr<float>();
     parallel_for(0, gc.numel(), int64_t{1} << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) pm[i] = o[i] > 0.0f ? pg[i] : 0.0f;
+      kernels::relu_backward(o + b, pg + b, pm + b, e - b);  // vector selects, no branches
     });
     gc = masked;
   }
