@@ -42,6 +42,10 @@ class Chapter {
   }
   void finish_stage(const std::string& name, const std::string& summary, json fields,
                     Clock::time_point start);
+  // A stage that ends with a Learner's fit: its final accuracy beside the chapter's figure, the
+  // history for the report, and the stage's result line.
+  void finish_fit_stage(const std::string& name, const Learner& learn, const char* published,
+                        viz::TrainingHistory& figure, Clock::time_point start);
 
   void load_data();
   void stage_pixel_similarity();
@@ -126,6 +130,17 @@ void Chapter::finish_stage(const std::string& name, const std::string& summary, 
     fields["seconds"] = secs;
     std::cout << fields.dump() << std::endl;
   }
+}
+
+void Chapter::finish_fit_stage(const std::string& name, const Learner& learn, const char* published,
+                               viz::TrainingHistory& figure, Clock::time_point start) {
+  const auto& h = learn.history();
+  const double acc = h.back().metrics.at(0);
+  say("validation accuracy %.4f (%s)\n", acc, published);
+  figure = history_of(learn);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
+  finish_stage(name, buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);
 }
 
 void Chapter::load_data() {
@@ -364,13 +379,7 @@ void Chapter::stage_simple_net() {
   learn.quiet(opt_.json);
   say("Learner.fit(40, lr=0.1):\n");
   learn.fit(epochs(40), 0.1);
-  const auto& h = learn.history();
-  const double acc = h.back().metrics.at(0);
-  say("final validation accuracy %.4f (the chapter: 0.9828)\n", acc);
-  figures_.simple_net = history_of(learn);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
-  finish_stage("simple_net", buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);
+  finish_fit_stage("simple_net", learn, "the chapter: 0.9828", figures_.simple_net, start);
 }
 
 void Chapter::stage_cnn() {
@@ -396,13 +405,7 @@ void Chapter::stage_cnn() {
       "rotations:\n",
       n_epochs);
   learn.fit_one_cycle(n_epochs, 1e-2);
-  const auto& h = learn.history();
-  const double acc = h.back().metrics.at(0);
-  say("validation accuracy %.4f (the chapter's resnet18: 0.9971)\n", acc);
-  figures_.cnn = history_of(learn);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "validation accuracy %.4f after %zu epochs", acc, h.size());
-  finish_stage("cnn", buf, {{"accuracy", acc}, {"epochs", h.size()}}, start);
+  finish_fit_stage("cnn", learn, "the chapter's resnet18: 0.9971", figures_.cnn, start);
 }
 
 int Chapter::run() {
