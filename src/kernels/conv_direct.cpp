@@ -138,54 +138,126 @@ void backward_generic(const float* x, const Grads& dy, const DirectGeometry& g, 
 
 // ---- AVX2 + FMA ----
 
+// Where a whole-vector store of 8 outputs of row oh from column ow may go: `room` counts the
+// floats from there to the end of what the store may overwrite. A store may run into rows of the
+// same plane that are written again later (a masked store is slow on some CPUs, AMD's), never
+// further. Pooled: the channel's row pair (row 1 may not run into the next channel's pair).
+__attribute__((target("avx2"))) inline bool whole_store(const Outputs& outs, int64_t Ho, int64_t Wo,
+                                                        int64_t oh, int64_t ow) {
+  const int64_t room =
+      outs.code != nullptr ? (oh % 2 == 0 ? 2 * Wo : Wo) - ow : (Ho - oh) * Wo - ow;
+  return room >= 8;
+}
+
+__attribute__((target("avx2,fma"))) inline void store_row(float* dst, __m256 v, bool whole,
+                                                          __m256i mask) {
+  if (whole) {
+    _mm256_storeu_ps(dst, v);
+  } else {
+    _mm256_maskstore_ps(dst, mask, v);
+  }
+}
+
+// Output rows oh and oh + 1 of every channel: 12 shifted input vectors (4 padded rows, 3 shifts)
+// stay in registers while each channel's 9 weights are broadcast once for both rows, two
+// independent FMA chains. Each output is still bias + f[0] a0 + ... + f[8] a8 in that order.
+// Columns run from the last vector down, so a whole-vector store that runs past row oh into row
+// oh + 1 is overwritten by the correct values when the first columns are stored.
+__attribute__((target("avx2,fma"))) void forward_row_pair(const float* r0, int64_t Wq,
+                                                          const float* w, const float* bias,
+                                                          const Outputs& outs, int64_t i,
+                                                          int64_t oh, __m256i mask) {
+  const int64_t Ho = outs.Ho, Wo = outs.Wo, O = outs.O;
+  const float* r1 = r0 + Wq;
+  const float* r2 = r1 + Wq;
+  const float* r3 = r2 + Wq;
+  for (int64_t ow = (Wo - 1) / 8 * 8; ow >= 0; ow -= 8) {
+    const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
+                 a2 = _mm256_loadu_ps(r0 + ow + 2), b0 = _mm256_loadu_ps(r1 + ow),
+                 b1 = _mm256_loadu_ps(r1 + ow + 1), b2 = _mm256_loadu_ps(r1 + ow + 2),
+                 c0 = _mm256_loadu_ps(r2 + ow), c1 = _mm256_loadu_ps(r2 + ow + 1),
+                 c2 = _mm256_loadu_ps(r2 + ow + 2), d0 = _mm256_loadu_ps(r3 + ow),
+                 d1 = _mm256_loadu_ps(r3 + ow + 1), d2 = _mm256_loadu_ps(r3 + ow + 2);
+    const bool whole0 = whole_store(outs, Ho, Wo, oh, ow);
+    const bool whole1 = whole_store(outs, Ho, Wo, oh + 1, ow);
+    for (int64_t o = 0; o < O; ++o) {
+      const float* f = w + 9 * o;
+      __m256 acc0 = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f), acc1 = acc0;
+      __m256 k = _mm256_set1_ps(f[0]);
+      acc0 = _mm256_fmadd_ps(k, a0, acc0), acc1 = _mm256_fmadd_ps(k, b0, acc1);
+      k = _mm256_set1_ps(f[1]);
+      acc0 = _mm256_fmadd_ps(k, a1, acc0), acc1 = _mm256_fmadd_ps(k, b1, acc1);
+      k = _mm256_set1_ps(f[2]);
+      acc0 = _mm256_fmadd_ps(k, a2, acc0), acc1 = _mm256_fmadd_ps(k, b2, acc1);
+      k = _mm256_set1_ps(f[3]);
+      acc0 = _mm256_fmadd_ps(k, b0, acc0), acc1 = _mm256_fmadd_ps(k, c0, acc1);
+      k = _mm256_set1_ps(f[4]);
+      acc0 = _mm256_fmadd_ps(k, b1, acc0), acc1 = _mm256_fmadd_ps(k, c1, acc1);
+      k = _mm256_set1_ps(f[5]);
+      acc0 = _mm256_fmadd_ps(k, b2, acc0), acc1 = _mm256_fmadd_ps(k, c2, acc1);
+      k = _mm256_set1_ps(f[6]);
+      acc0 = _mm256_fmadd_ps(k, c0, acc0), acc1 = _mm256_fmadd_ps(k, d0, acc1);
+      k = _mm256_set1_ps(f[7]);
+      acc0 = _mm256_fmadd_ps(k, c1, acc0), acc1 = _mm256_fmadd_ps(k, d1, acc1);
+      k = _mm256_set1_ps(f[8]);
+      acc0 = _mm256_fmadd_ps(k, c2, acc0), acc1 = _mm256_fmadd_ps(k, d2, acc1);
+      store_row(outs.row(i, o, oh) + ow, acc0, whole0, mask);
+      store_row(outs.row(i, o, oh + 1) + ow, acc1, whole1, mask);
+    }
+  }
+}
+
+// One output row oh of every channel (the last row when Ho is odd).
+__attribute__((target("avx2,fma"))) void forward_row(const float* r0, int64_t Wq, const float* w,
+                                                     const float* bias, const Outputs& outs,
+                                                     int64_t i, int64_t oh, __m256i mask) {
+  const int64_t Ho = outs.Ho, Wo = outs.Wo, O = outs.O;
+  const float* r1 = r0 + Wq;
+  const float* r2 = r1 + Wq;
+  for (int64_t ow = 0; ow < Wo; ow += 8) {
+    // the 9 shifted input vectors, shared by every output channel
+    const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
+                 a2 = _mm256_loadu_ps(r0 + ow + 2), a3 = _mm256_loadu_ps(r1 + ow),
+                 a4 = _mm256_loadu_ps(r1 + ow + 1), a5 = _mm256_loadu_ps(r1 + ow + 2),
+                 a6 = _mm256_loadu_ps(r2 + ow), a7 = _mm256_loadu_ps(r2 + ow + 1),
+                 a8 = _mm256_loadu_ps(r2 + ow + 2);
+    const bool whole = whole_store(outs, Ho, Wo, oh, ow);
+    for (int64_t o = 0; o < O; ++o) {
+      const float* f = w + 9 * o;
+      __m256 acc = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[0]), a0, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[1]), a1, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[2]), a2, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[3]), a3, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[4]), a4, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[5]), a5, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[6]), a6, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[7]), a7, acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[8]), a8, acc);
+      store_row(outs.row(i, o, oh) + ow, acc, whole, mask);
+    }
+  }
+}
+
 __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const float* w,
                                                       const float* bias, const DirectGeometry& g,
                                                       int64_t n, const Outputs& outs,
                                                       float* padded) {
   const Plane q(g);
-  const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
+  const int64_t Ho = g.Ho();
   pad_images(x, g, n, padded);
-  const __m256i mask = first_lanes(Wo % 8);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t oh = 0; oh < Ho; ++oh) {
-      const float* r0 = padded + i * q.size() + oh * q.Wq;
-      const float* r1 = r0 + q.Wq;
-      const float* r2 = r1 + q.Wq;
-      for (int64_t ow = 0; ow < Wo; ow += 8) {
-        // the 9 shifted input vectors, shared by every output channel
-        const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
-                     a2 = _mm256_loadu_ps(r0 + ow + 2), a3 = _mm256_loadu_ps(r1 + ow),
-                     a4 = _mm256_loadu_ps(r1 + ow + 1), a5 = _mm256_loadu_ps(r1 + ow + 2),
-                     a6 = _mm256_loadu_ps(r2 + ow), a7 = _mm256_loadu_ps(r2 + ow + 1),
-                     a8 = _mm256_loadu_ps(r2 + ow + 2);
-        // a whole-vector store may run into the rows of the same plane still to be written (a
-        // masked store is slow on some CPUs, AMD's), never further: `room` counts the floats
-        // from dst to the end of the plane (pooled: of the row pair, the next channel follows)
-        const int64_t room =
-            outs.code != nullptr ? (oh % 2 == 0 ? 2 * Wo : Wo) - ow : (Ho - oh) * Wo - ow;
-        const bool full = room >= 8;
-        for (int64_t o = 0; o < O; ++o) {
-          const float* f = w + 9 * o;
-          __m256 acc = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[0]), a0, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[1]), a1, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[2]), a2, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[3]), a3, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[4]), a4, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[5]), a5, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[6]), a6, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[7]), a7, acc);
-          acc = _mm256_fmadd_ps(_mm256_set1_ps(f[8]), a8, acc);
-          float* dst = outs.row(i, o, oh) + ow;
-          if (full) {
-            _mm256_storeu_ps(dst, acc);
-          } else {
-            _mm256_maskstore_ps(dst, mask, acc);
-          }
-        }
-      }
+  const __m256i mask = first_lanes(g.Wo() % 8);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t oh = 0;
+    for (; oh + 2 <= Ho; oh += 2) {
+      forward_row_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
+      outs.pool_rows(i, oh + 1);
+    }
+    if (oh < Ho) {
+      forward_row(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
       outs.pool_rows(i, oh);
     }
+  }
 }
 
 // The 8 lanes of v summed in a fixed order.
@@ -193,6 +265,26 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
   alignas(32) float l[8];
   _mm256_store_ps(l, v);
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+// One row's step of the weight gradient: dy's 8 columns from ow times the 9 shifted input
+// vectors (rows r0, r0 + Wq, r0 + 2 Wq) into c[0..8], dy itself into c[9]. Lanes past Wo read dy
+// as 0, so the (finite) image values there add nothing.
+__attribute__((target("avx2,fma"), always_inline)) inline void dw_row_step(
+    __m256* c, const float* r0, int64_t Wq, const float* d, int64_t ow, int64_t Wo, __m256i mask) {
+  const float* r1 = r0 + Wq;
+  const float* r2 = r1 + Wq;
+  const __m256 v = ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask);
+  c[9] = _mm256_add_ps(c[9], v);
+  c[0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow), c[0]);
+  c[1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 1), c[1]);
+  c[2] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 2), c[2]);
+  c[3] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow), c[3]);
+  c[4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 1), c[4]);
+  c[5] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 2), c[5]);
+  c[6] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow), c[6]);
+  c[7] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 1), c[7]);
+  c[8] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 2), c[8]);
 }
 
 __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
@@ -203,41 +295,16 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
   pad_images(x, g, n, padded);
   const __m256i mask = first_lanes(Wo % 8);
   for (int64_t o = 0; o < O; ++o) {
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
-           c8 = c0, cb = c0;
-    for (int64_t i = 0; i < n; ++i)
+    __m256 c[10];  // the 9 weight gradients, then the bias gradient, in lanes
+    for (__m256& v : c) v = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; ++i) {
       for (int64_t oh = 0; oh < Ho; ++oh) {
-        const float* r0 = padded + i * q.size() + oh * q.Wq;
-        const float* r1 = r0 + q.Wq;
-        const float* r2 = r1 + q.Wq;
+        const float* r = padded + i * q.size() + oh * q.Wq;
         const float* d = dy.row(i, o, oh);
-        for (int64_t ow = 0; ow < Wo; ow += 8) {
-          // lanes past Wo read dy as 0, so the (finite) image values there add nothing
-          const __m256 v =
-              ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask);
-          cb = _mm256_add_ps(cb, v);
-          c0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow), c0);
-          c1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 1), c1);
-          c2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 2), c2);
-          c3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow), c3);
-          c4 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 1), c4);
-          c5 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 2), c5);
-          c6 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow), c6);
-          c7 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 1), c7);
-          c8 = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 2), c8);
-        }
+        for (int64_t ow = 0; ow < Wo; ow += 8) dw_row_step(c, r, q.Wq, d, ow, Wo, mask);
       }
-    float* out = dwb + 10 * o;
-    out[0] = lane_sum(c0);
-    out[1] = lane_sum(c1);
-    out[2] = lane_sum(c2);
-    out[3] = lane_sum(c3);
-    out[4] = lane_sum(c4);
-    out[5] = lane_sum(c5);
-    out[6] = lane_sum(c6);
-    out[7] = lane_sum(c7);
-    out[8] = lane_sum(c8);
-    out[9] = lane_sum(cb);
+    }
+    for (int k = 0; k < 10; ++k) dwb[10 * o + k] = lane_sum(c[k]);
   }
 }
 
