@@ -38,33 +38,57 @@ struct TrainedAs {
   bool mnist_like = true;  // trained on MNIST: predict makes each PNG look like an MNIST digit
 };
 
+// Written before training starts, so a problem shows up before the work is done. Class names
+// that are not valid UTF-8 (a folder's bytes) are stored with U+FFFD in their place.
 std::map<std::string, std::string> trained_as_metadata(const std::string& model,
-                                                       const std::string& data,
                                                        const data::DataSplit& split) {
   return {{"format", "pt"},  // what PyTorch's own safetensors writer puts there
           {"ember.model", model},
-          {"ember.classes", json(split.train.classes).dump()},
+          {"ember.classes",
+           json(split.train.classes).dump(-1, ' ', false, json::error_handler_t::replace)},
           {"ember.height", std::to_string(split.train.images.size(1))},
           {"ember.width", std::to_string(split.train.images.size(2))},
-          {"ember.input", data == "mnist" || data == "mnist-sample" ? "mnist" : "images"}};
+          {"ember.input", split.image_folder ? "images" : "mnist"}};
+}
+
+// A whole decimal number in [1, 65536], else an error naming the file and key.
+std::int64_t image_side(const std::map<std::string, std::string>& meta, const char* key,
+                        const std::string& path) {
+  const std::string& v = meta.at(key);
+  std::int64_t n = 0;
+  const bool digits =
+      !v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == std::string::npos;
+  if (digits) n = std::stoll(v);
+  if (!digits || n < 1 || n > 65536)
+    throw Error(path + ": bad ember metadata: " + key + " '" + v + "' (expected 1 to 65536)");
+  return n;
 }
 
 TrainedAs read_trained_as(const std::string& path) {
   const auto meta = io::safetensors_metadata(path);
   TrainedAs t;
-  const auto model = meta.find("ember.model");
-  if (model == meta.end()) return t;
+  if (meta.find("ember.model") == meta.end()) return t;
+  for (const char* key : {"ember.classes", "ember.height", "ember.width", "ember.input"})
+    if (meta.find(key) == meta.end())
+      throw Error(path + ": bad ember metadata: ember.model without " + key);
+  t.model = meta.at("ember.model");
   try {
-    t.model = model->second;
     t.classes = json::parse(meta.at("ember.classes")).get<std::vector<std::string>>();
-    t.height = std::stoll(meta.at("ember.height"));
-    t.width = std::stoll(meta.at("ember.width"));
-    t.mnist_like = meta.at("ember.input") == "mnist";
-  } catch (const std::exception& e) {
-    throw Error(path + ": bad ember metadata (" + e.what() + ")");
+  } catch (const std::exception&) {
+    throw Error(path + ": bad ember metadata: ember.classes is not a JSON list of names");
   }
-  if (t.classes.size() < 2 || t.height < 1 || t.width < 1)
-    throw Error(path + ": bad ember metadata (classes or image size)");
+  if (t.classes.size() < 2)
+    throw Error(path + ": bad ember metadata: ember.classes names fewer than 2 classes");
+  t.height = image_side(meta, "ember.height", path);
+  t.width = image_side(meta, "ember.width", path);
+  if (t.height * t.width > (std::int64_t{1} << 24))
+    throw Error(path + ": bad ember metadata: images of " + std::to_string(t.height) + "x" +
+                std::to_string(t.width) + " are too large");
+  const std::string& input = meta.at("ember.input");
+  if (input != "mnist" && input != "images")
+    throw Error(path + ": bad ember metadata: ember.input '" + input +
+                "' (expected mnist or images)");
+  t.mnist_like = input == "mnist";
   return t;
 }
 
@@ -190,6 +214,7 @@ int run_train(const TrainOptions& o) {
     aug.width = split.train.images.size(2);
     train_dl.transform(data::random_affine(aug, o.seed + 1));
   }
+  const auto metadata = trained_as_metadata(o.model, split);
   auto opt = make_optimizer(r.opt, spec.model->parameters(), r.lr, o.momentum, r.wd);
   Learner learn(spec.model, train_dl, valid_dl, opt, loss_for(spec),
                 {{metric_name(spec), metric_for(spec)}});
@@ -223,9 +248,7 @@ int run_train(const TrainOptions& o) {
   else
     learn.fit(r.epochs, r.lr);
   const auto& last = learn.history().back();
-  if (!o.out.empty())
-    io::save_safetensors(o.out, spec.model->state_dict(),
-                         trained_as_metadata(o.model, o.data, split));
+  if (!o.out.empty()) io::save_safetensors(o.out, spec.model->state_dict(), metadata);
   if (!o.history.empty()) {
     if (o.history.size() > 5 && o.history.substr(o.history.size() - 5) == ".json")
       learn.write_json(o.history);
@@ -261,8 +284,25 @@ int run_train(const TrainOptions& o) {
 
 int run_eval(const EvalOptions& o) {
   if (o.weights.empty()) throw Error("--weights FILE is required");
-  const std::string model = model_for(o.model, read_trained_as(o.weights), o.weights);
-  const data::DataSplit split = data::load_dataset(o.data, o.resize);
+  const TrainedAs t = read_trained_as(o.weights);
+  const std::string model = model_for(o.model, t, o.weights);
+  // --resize: a folder's images to the size the model was trained on (square sizes)
+  const std::int64_t size = o.resize && !t.model.empty() && t.height == t.width ? t.height : 0;
+  const data::DataSplit split = data::load_dataset(o.data, o.resize, size);
+  if (!t.model.empty()) {  // the data must be what the model was trained to tell apart
+    const json trained = t.classes, here = split.valid.classes;
+    if (trained != here) {
+      throw Error(o.weights + " was trained on the classes " +
+                  trained.dump(-1, ' ', false, json::error_handler_t::replace) + ", " + o.data +
+                  " has " + here.dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    if (split.valid.images.size(1) != t.height || split.valid.images.size(2) != t.width) {
+      throw Error(o.weights + " was trained on " + std::to_string(t.height) + "x" +
+                  std::to_string(t.width) + " images, " + o.data + " has " +
+                  std::to_string(split.valid.images.size(1)) + "x" +
+                  std::to_string(split.valid.images.size(2)));
+    }
+  }
   Generator gen(0);
   const std::int64_t C = num_classes(split);
   const ModelSpec spec =

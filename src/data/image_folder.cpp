@@ -222,6 +222,7 @@ DataSplit load_image_folder(const std::string& root, bool resize, std::int64_t s
   s.train = read_images(train, classes, h, w, resize);
   s.valid = read_images(valid, classes, h, w, resize);
   s.name = root;
+  s.image_folder = true;
   return s;
 }
 

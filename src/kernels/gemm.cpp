@@ -10,6 +10,7 @@
 // allocates nothing. The shared packed B (up to kPackedBLimit elements) lives in the caller's.
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -39,11 +40,21 @@ Isa clamp_isa(Isa wanted) {
   return static_cast<Isa>(std::min(static_cast<int>(wanted), static_cast<int>(detected_isa())));
 }
 
+// EMBER_ISA=generic|avx2|avx512 caps the path; another value is reported once on stderr and
+// ignored (this runs at start-up, where an exception would end the program).
 Isa initial_isa() {
   Isa isa = Isa::avx512;
   if (const char* env = std::getenv("EMBER_ISA")) {
-    if (std::strcmp(env, "generic") == 0) isa = Isa::generic;
-    if (std::strcmp(env, "avx2") == 0) isa = Isa::avx2;
+    if (std::strcmp(env, "generic") == 0) {
+      isa = Isa::generic;
+    } else if (std::strcmp(env, "avx2") == 0) {
+      isa = Isa::avx2;
+    } else if (std::strcmp(env, "avx512") != 0) {
+      std::fprintf(stderr,
+                   "ember: EMBER_ISA=%s is not one of generic, avx2, avx512; using the best the "
+                   "CPU has\n",
+                   env);
+    }
   }
   return clamp_isa(isa);
 }

@@ -1,7 +1,7 @@
 // AVX2+FMA micro-kernels: the 6x16 sgemm and 6x8 dgemm tiles the AVX2 path runs, and the AVX-512
 // geometry (12x32 floats, 12x16 doubles) compiled for AVX2 so tests can check it here. The body is
-// micro_tile (gemm_micro.hpp). Only these functions carry the avx2/fma target, so the library still
-// runs on CPUs without AVX2 (gemm.cpp checks first).
+// micro_tile (gemm_micro.hpp). Only this file's functions carry the avx2/fma target, so the
+// library still runs on CPUs without AVX2 (gemm.cpp checks first).
 //
 // The 6x16 tile keeps its 6 x 2 accumulator vectors in 12 of the 16 ymm registers; one k step loads
 // two vectors of the packed B panel, broadcasts six values of A and issues twelve FMAs.
@@ -9,9 +9,15 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#include "kernels/gemm_micro.hpp"
+#include <immintrin.h>
 
-#define EMBER_AVX2 __attribute__((target("avx2,fma")))
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// Everything defined from here on, micro_tile included, is compiled for AVX2+FMA.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
 
 namespace ember::kernels {
 namespace {
@@ -21,29 +27,64 @@ using Doubles4 = double __attribute__((vector_size(32)));
 using Floats16 = float __attribute__((vector_size(64)));
 using Doubles8 = double __attribute__((vector_size(64)));
 
-EMBER_AVX2 void sgemm_micro_6x16(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
-                                 const float* b, float* c, int64_t ldc, bool accumulate) {
-  micro_tile<float, Floats8, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+// acc = a * b + acc, one rounding per lane; the 64-byte vectors as two ymm halves.
+struct Fma {
+  static inline void madd(Floats8& acc, float a, const Floats8& b) {
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
+  }
+  static inline void madd(Doubles4& acc, double a, const Doubles4& b) {
+    acc = _mm256_fmadd_pd(_mm256_set1_pd(a), b, acc);
+  }
+  static inline void madd(Floats16& acc, float a, const Floats16& b) {
+    Floats8 lo = __builtin_shufflevector(acc, acc, 0, 1, 2, 3, 4, 5, 6, 7);
+    Floats8 hi = __builtin_shufflevector(acc, acc, 8, 9, 10, 11, 12, 13, 14, 15);
+    madd(lo, a, __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7));
+    madd(hi, a, __builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15));
+    acc = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  }
+  static inline void madd(Doubles8& acc, double a, const Doubles8& b) {
+    Doubles4 lo = __builtin_shufflevector(acc, acc, 0, 1, 2, 3);
+    Doubles4 hi = __builtin_shufflevector(acc, acc, 4, 5, 6, 7);
+    madd(lo, a, __builtin_shufflevector(b, b, 0, 1, 2, 3));
+    madd(hi, a, __builtin_shufflevector(b, b, 4, 5, 6, 7));
+    acc = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+  }
+};
+
+}  // namespace
+}  // namespace ember::kernels
+
+#include "kernels/gemm_micro.hpp"
+
+namespace ember::kernels {
+namespace {
+
+void sgemm_micro_6x16(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
+                      const float* b, float* c, int64_t ldc, bool accumulate) {
+  micro_tile<float, Floats8, Fma, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
-EMBER_AVX2 void dgemm_micro_6x8(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
-                                const double* b, double* c, int64_t ldc, bool accumulate) {
-  micro_tile<double, Doubles4, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+void dgemm_micro_6x8(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
+                     const double* b, double* c, int64_t ldc, bool accumulate) {
+  micro_tile<double, Doubles4, Fma, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
-EMBER_AVX2 void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a,
-                                  int64_t cs_a, const float* b, float* c, int64_t ldc,
-                                  bool accumulate) {
-  micro_tile<float, Floats16, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
+                       const float* b, float* c, int64_t ldc, bool accumulate) {
+  micro_tile<float, Floats16, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
-EMBER_AVX2 void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a,
-                                  int64_t cs_a, const double* b, double* c, int64_t ldc,
-                                  bool accumulate) {
-  micro_tile<double, Doubles8, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
+                       const double* b, double* c, int64_t ldc, bool accumulate) {
+  micro_tile<double, Doubles8, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
 }  // namespace
+}  // namespace ember::kernels
+
+#pragma GCC pop_options
+
+namespace ember::kernels {
 
 // Blocks: a kc x nr panel of B (16 KiB) stays in L1, an mc x kc block of A (~144 KiB) in L2.
 const GemmKernel<float>& avx2_sgemm_kernel() {

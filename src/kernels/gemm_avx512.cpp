@@ -4,15 +4,21 @@
 //
 // The same source compiled for AVX2 (gemm_avx2.cpp, avx2_wide_*) is what the tests check on CPUs
 // without AVX-512. Blocks equal the AVX2 kernel's (kc 256, so K is sliced the same way and both
-// paths give the same bits); mc and nc are multiples of 12 and 32. Only these functions carry the
-// avx512f target; gemm.cpp calls them only when the CPU and OS support AVX-512F.
+// paths give the same bits); mc and nc are multiples of 12 and 32. Only this file's functions
+// carry the avx512f target; gemm.cpp calls them only when the CPU and OS support AVX-512F.
 #include "kernels/gemm.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 
-#include "kernels/gemm_micro.hpp"
+#include <immintrin.h>
 
-#define EMBER_AVX512 __attribute__((target("avx512f")))
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// Everything defined from here on, micro_tile included, is compiled for AVX-512F.
+#pragma GCC push_options
+#pragma GCC target("avx512f")
 
 namespace ember::kernels {
 namespace {
@@ -20,19 +26,40 @@ namespace {
 using Floats16 = float __attribute__((vector_size(64)));
 using Doubles8 = double __attribute__((vector_size(64)));
 
-EMBER_AVX512 void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a,
-                                    int64_t cs_a, const float* b, float* c, int64_t ldc,
-                                    bool accumulate) {
-  micro_tile<float, Floats16, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+// acc = a * b + acc, one rounding per lane.
+struct Fma {
+  static inline void madd(Floats16& acc, float a, const Floats16& b) {
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(a), b, acc);
+  }
+  static inline void madd(Doubles8& acc, double a, const Doubles8& b) {
+    acc = _mm512_fmadd_pd(_mm512_set1_pd(a), b, acc);
+  }
+};
+
+}  // namespace
+}  // namespace ember::kernels
+
+#include "kernels/gemm_micro.hpp"
+
+namespace ember::kernels {
+namespace {
+
+void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
+                       const float* b, float* c, int64_t ldc, bool accumulate) {
+  micro_tile<float, Floats16, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
-EMBER_AVX512 void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a,
-                                    int64_t cs_a, const double* b, double* c, int64_t ldc,
-                                    bool accumulate) {
-  micro_tile<double, Doubles8, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
+void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
+                       const double* b, double* c, int64_t ldc, bool accumulate) {
+  micro_tile<double, Doubles8, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
 }
 
 }  // namespace
+}  // namespace ember::kernels
+
+#pragma GCC pop_options
+
+namespace ember::kernels {
 
 const GemmKernel<float>& avx512_sgemm_kernel() {
   static const GemmKernel<float> kernel{12, 32, 256, 144, 2048, sgemm_micro_12x32};

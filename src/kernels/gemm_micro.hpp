@@ -3,17 +3,19 @@
 //
 // One source, compiled once per instruction set: gemm_avx2.cpp instantiates it with 32-byte
 // vectors (6 x 16 floats in 12 ymm accumulators) and gemm_avx512.cpp with 64-byte vectors
-// (12 x 32 floats in 24 of the 32 zmm registers). The vectors are GCC/Clang vector extensions, so
-// the instructions are chosen by the target of the function it is inlined into, never here.
+// (12 x 32 floats in 24 of the 32 zmm registers). The vectors are GCC/Clang vector extensions,
+// and each per-ISA file includes this header inside its `#pragma GCC target` region, so the
+// instructions are chosen by that file's target, never here.
 //
 // This is what lets a machine without AVX-512 test the AVX-512 kernel's logic: gemm_avx2.cpp also
 // instantiates the 64-byte, 12 x 32 geometry under the AVX2 target (each vector becomes a pair of
 // ymm registers) and the tests run it through the driver. Only instruction selection differs.
 //
 // Arithmetic: acc = fma(a, b, acc) for k in order from zero, then C = acc or C = C + acc. The
-// per-ISA files are compiled with -ffp-contract=fast so `acc += av * bv` is one fused
-// multiply-add, and tests/kernels/test_gemm.cpp checks each kernel's bits against std::fma. Every
-// geometry therefore gives the same bits for the same kc slicing.
+// fused multiply-add is the per-ISA file's `Fma::madd(acc, a, b)` (an intrinsic: fused at every
+// optimisation level, which contraction of `acc += a * b` is not), and tests/kernels/test_gemm.cpp
+// checks each kernel's bits against std::fma. Every geometry therefore gives the same bits for the
+// same kc slicing.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -24,8 +26,9 @@ namespace ember::kernels {
 namespace {
 
 // One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
-// vector of T; b is a packed panel (row k at b + k * NR) aligned to 64 bytes.
-template <class T, class V, int64_t MR, int64_t NV>
+// vector of T; b is a packed panel (row k at b + k * NR) aligned to 64 bytes. Fma::madd(acc, a, b)
+// sets acc = a * b + acc with one rounding, a a scalar broadcast to every lane.
+template <class T, class V, class Fma, int64_t MR, int64_t NV>
 [[gnu::always_inline]] inline void micro_tile(int64_t kc, int64_t mr, const T* a, int64_t rs_a,
                                               int64_t cs_a, const T* b, T* c, int64_t ldc,
                                               bool accumulate) {
@@ -47,7 +50,7 @@ template <class T, class V, int64_t MR, int64_t NV>
     for (int64_t r = 0; r < MR; ++r) {
       const T av = ar[r][ka];
 #pragma GCC unroll 4
-      for (int64_t j = 0; j < NV; ++j) acc[r][j] += av * bv[j];
+      for (int64_t j = 0; j < NV; ++j) Fma::madd(acc[r][j], av, bv[j]);
     }
   }
 #pragma GCC unroll 16

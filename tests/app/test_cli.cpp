@@ -177,6 +177,64 @@ TEST_F(CliData, TrainEvalPredictAndErrors) {
   EXPECT_NE(fe.out.find(" bottom ink    top ink\n bottom ink         20"), std::string::npos)
       << fe.out;
 
+  // eval on data with other class names (or another image size) is an error, not accuracy 0
+  const fs::path renamed = dir_ / "renamed";
+  fs::create_directories(renamed);
+  fs::copy(folder, renamed, fs::copy_options::recursive);
+  for (const char* split : {"train", "valid"})
+    fs::rename(renamed / split / "top ink", renamed / split / "top");
+  Result fr = ember_cmd("eval --weights " + fweights + " --data " + renamed.string());
+  EXPECT_EQ(fr.status, 2) << fr.out;
+  EXPECT_EQ(count_lines(fr.err), 1) << fr.err;
+  EXPECT_NE(fr.err.find("top ink"), std::string::npos) << fr.err;
+
+  // metadata that ember did not write: each bad value is one line naming the key, and exit 2
+  const auto tensors = io::load_safetensors(fweights);
+  const auto meta = io::safetensors_metadata(fweights);
+  const std::string bad = (dir_ / "bad.safetensors").string();
+  // {key, value, what the message must name}
+  const std::vector<std::array<std::string, 3>> bad_values = {
+      {"ember.height", "12abc", "ember.height"},
+      {"ember.height", "3037000500", "ember.height"},
+      {"ember.width", "0", "ember.width"},
+      {"ember.input", "jpeg", "ember.input"},
+      {"ember.classes", "not json", "ember.classes"},
+      {"ember.classes", "[\"one\"]", "ember.classes"},
+      {"ember.model", "linear", ""}};  // (a control: the file as written predicts)
+  for (const auto& [key, value, named] : bad_values) {
+    auto m = meta;
+    m[key] = value;
+    io::save_safetensors(bad, tensors, m);
+    Result r = ember_cmd("predict --weights " + bad + " " + png);
+    if (named.empty()) {
+      EXPECT_EQ(r.status, 0) << r.err;
+      continue;
+    }
+    EXPECT_EQ(r.status, 2) << key << "=" << value << ": " << r.out;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(named), std::string::npos) << r.err;
+  }
+  // each side within its bound, but too many pixels: refused before building the model
+  auto huge = meta;
+  huge["ember.height"] = huge["ember.width"] = "65536";
+  io::save_safetensors(bad, tensors, huge);
+  Result rh = ember_cmd("predict --weights " + bad + " " + png);
+  EXPECT_EQ(rh.status, 2);
+  EXPECT_NE(rh.err.find("too large"), std::string::npos) << rh.err;
+
+  // a class folder whose name is not UTF-8 (any bytes are a valid folder name): training
+  // finishes and writes its weights, the name stored with U+FFFD for the bad byte
+  const fs::path latin1 = dir_ / "latin1";
+  fs::copy(folder, latin1, fs::copy_options::recursive);
+  for (const char* split : {"train", "valid"})
+    fs::rename(latin1 / split / "top ink", latin1 / split / "caf\xe9");
+  const std::string lweights = (dir_ / "latin1.safetensors").string();
+  Result lt = ember_cmd("train --model linear --data " + latin1.string() +
+                        " --epochs 1 --bs 16 --out " + lweights);
+  ASSERT_EQ(lt.status, 0) << lt.err;
+  EXPECT_NE(io::safetensors_metadata(lweights).at("ember.classes").find("caf\xef\xbf\xbd"),
+            std::string::npos);
+
   Result b = ember_cmd("baseline --data " + data + " --json");
   ASSERT_EQ(b.status, 0) << b.err;
   EXPECT_GT(nlohmann::json::parse(b.out)["accuracy"].get<double>(), 0.9);

@@ -19,9 +19,12 @@ struct Dims {
   int64_t N, C, S;
 };
 
-// S below, at and past the 16 lanes, a row tail of every length class, MNIST's 14x14 and 7x7.
-const Dims kDims[] = {{3, 2, 1},  {4, 3, 16}, {4, 3, 17}, {2, 5, 196},
-                      {5, 2, 49}, {1, 3, 33}, {7, 1, 100}};
+// S below, at and past the 16 lanes (the tail after the lanes, S mod 16, takes the values 0, 1,
+// 2, 3, 4, 9, 14 and 15; the dx loop's 4-wide tail, S mod 4, all of 0 to 3), MNIST's
+// 14x14 and 7x7.
+const Dims kDims[] = {{3, 2, 1},  {4, 2, 2},   {3, 3, 3},  {4, 3, 15},  {4, 3, 16},
+                      {4, 3, 17}, {2, 3, 18},  {2, 2, 31}, {2, 5, 196}, {5, 2, 49},
+                      {1, 3, 33}, {7, 1, 100}, {2, 2, 41}, {3, 2, 62}};
 
 template <class T>
 struct Outputs {

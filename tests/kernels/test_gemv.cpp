@@ -15,14 +15,19 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
   for (Isa isa : {Isa::generic, Isa::avx2}) {
     force_isa(isa);
-    for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{
-             {1, 1, 1}, {1, 37, 5}, {256, 1, 784}, {1, 30, 256}, {784, 1, 256}, {9, 1, 33}, {1, 130, 7}}) {
+    for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{1, 1, 1},
+                                                              {1, 37, 5},
+                                                              {256, 1, 784},
+                                                              {1, 30, 256},
+                                                              {784, 1, 256},
+                                                              {9, 1, 33},
+                                                              {1, 130, 7}}) {
       for (int ta = 0; ta < 2; ++ta)
         for (int tb = 0; tb < 2; ++tb)
           for (float beta : {0.f, 1.f}) {
             const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
-            std::vector<float> A(static_cast<size_t>((ta ? K : M) * lda)), B(static_cast<size_t>((tb ? N : K) * ldb)),
-                C(static_cast<size_t>(M * ldc)), R;
+            std::vector<float> A(static_cast<size_t>((ta ? K : M) * lda)),
+                B(static_cast<size_t>((tb ? N : K) * ldb)), C(static_cast<size_t>(M * ldc)), R;
             for (auto& v : A) v = dist(rng);
             for (auto& v : B) v = dist(rng);
             for (auto& v : C) v = dist(rng);
@@ -33,8 +38,10 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
             const double tol = 2.0 * static_cast<double>(K + 1) * 1.2e-7 + (beta ? 1e-6 : 0);
             for (int64_t i = 0; i < M; ++i)
               for (int64_t j = 0; j < N; ++j)
-                ASSERT_NEAR(C[static_cast<size_t>(i * ldc + j)], R[static_cast<size_t>(i * ldc + j)], tol)
-                    << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb << " beta " << beta;
+                ASSERT_NEAR(C[static_cast<size_t>(i * ldc + j)],
+                            R[static_cast<size_t>(i * ldc + j)], tol)
+                    << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb << " beta "
+                    << beta;
           }
     }
   }
@@ -51,7 +58,9 @@ TEST(Convert, U8ToUnitFloatIsExactDivision) {
     force_isa(isa);
     for (int64_t n : {0, 1, 15, 16, 17, 1000}) {
       ember::kernels::u8_to_unit_float(src.data(), fast.data(), n);
-      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(fast[static_cast<size_t>(i)], static_cast<float>(src[static_cast<size_t>(i)]) / 255.0f);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(fast[static_cast<size_t>(i)],
+                  static_cast<float>(src[static_cast<size_t>(i)]) / 255.0f);
     }
   }
   force_isa(detected_isa());

@@ -30,9 +30,12 @@ TEST(Vmath, ExpAndSigmoidMatchLibm) {
         EXPECT_TRUE(std::isnan(y[i]));
         continue;
       }
-      if (e > std::numeric_limits<float>::max()) EXPECT_TRUE(std::isinf(y[i])) << x[i];
-      else if (e < 1.2e-38) EXPECT_LE(y[i], 1.2e-38f) << x[i];  // denormal range: 0 is fine
-      else EXPECT_NEAR(y[i], e, 4e-7 * e) << x[i];               // a few ulp
+      if (e > std::numeric_limits<float>::max())
+        EXPECT_TRUE(std::isinf(y[i])) << x[i];
+      else if (e < 1.2e-38)
+        EXPECT_LE(y[i], 1.2e-38f) << x[i];  // denormal range: 0 is fine
+      else
+        EXPECT_NEAR(y[i], e, 4e-7 * e) << x[i];  // a few ulp
       EXPECT_NEAR(s[i], sg, 3e-7) << x[i];
     }
   }

@@ -25,7 +25,8 @@ struct ImageData {
 struct DataSplit {
   ImageData train;
   ImageData valid;
-  std::string name;  // "mnist", "mnist-sample", or the folder it was read from
+  std::string name;           // "mnist", "mnist-sample", or the folder it was read from
+  bool image_folder = false;  // read from PNGs (train/<label>/*.png), else from MNIST IDX files
 };
 
 // The images of `d` whose label is `label`, in order: u8 [n, H, W] (the chapter's stacked_threes
