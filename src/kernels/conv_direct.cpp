@@ -73,9 +73,15 @@ struct Grads {
   int64_t O, Ho, Wo;
   const float* row(int64_t i, int64_t o, int64_t oh) const {
     if (code == nullptr) return dy + ((i * O + o) * Ho + oh) * Wo;
-    if (oh % 2 == 0) {  // the pair as a 2-row plane, by the pool's own backward kernel
+    if (oh % 2 == 0) {
+      // scalar: the pool's AVX2 backward kernel, called per row pair, cost more here (its
+      // partial vectors take masked stores, slow on AMD)
       const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
-      max_pool2d_2x2_backward_plane<float>(code + at, dy + at, 2, Wo, rows);
+      std::fill(rows, rows + 2 * Wo, 0.0f);
+      for (int64_t c = 0; c < PW; ++c) {
+        const int k = code[at + c];
+        rows[(k / 2) * Wo + 2 * c + k % 2] = dy[at + c];
+      }
     }
     return rows + (oh % 2) * Wo;
   }
