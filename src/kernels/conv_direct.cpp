@@ -25,13 +25,23 @@ struct Plane {
 };
 
 // The n images into their zero-bordered planes (padded[n][Hq][Wq]).
-void pad_images(const float* x, const DirectGeometry& g, int64_t n, float* padded) {
+// kVec: the rows by copy_row (inline AVX2 copies) rather than a memcpy call per row.
+template <bool kVec>
+[[gnu::always_inline]] inline void pad_images(const float* x, const DirectGeometry& g, int64_t n,
+                                              float* padded) {
   const Plane q(g);
   std::fill(padded, padded + n * q.size(), 0.0f);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t h = 0; h < g.H; ++h)
-      std::memcpy(padded + i * q.size() + (h + g.ph) * q.Wq + g.pw, x + (i * g.H + h) * g.W,
-                  sizeof(float) * g.W);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < g.H; ++h) {
+      float* dst = padded + i * q.size() + (h + g.ph) * q.Wq + g.pw;
+      const float* src = x + (i * g.H + h) * g.W;
+      if constexpr (kVec) {
+        copy_row(dst, src, g.W);
+      } else {
+        std::memcpy(dst, src, sizeof(float) * g.W);
+      }
+    }
+  }
 }
 
 // Where output row oh of channel o goes. Plain: y [n][O][Ho][Wo]. Pooled (code not null): a row
@@ -100,7 +110,7 @@ void forward_generic(const float* x, const float* w, const float* bias, const Di
                      int64_t n, const Outputs& out, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo();
-  pad_images(x, g, n, padded);
+  pad_images<false>(x, g, n, padded);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const float* r = padded + i * q.size() + oh * q.Wq;
@@ -122,7 +132,7 @@ void backward_generic(const float* x, const Grads& dy, const DirectGeometry& g, 
                       float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo();
-  pad_images(x, g, n, padded);
+  pad_images<false>(x, g, n, padded);
   for (int64_t o = 0; o < g.O; ++o) {
     float acc[10] = {};
     for (int64_t i = 0; i < n; ++i)
@@ -247,7 +257,7 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
                                                       float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho();
-  pad_images(x, g, n, padded);
+  pad_images<true>(x, g, n, padded);
   const __m256i mask = first_lanes(g.Wo() % 8);
   for (int64_t i = 0; i < n; ++i) {
     int64_t oh = 0;
@@ -294,7 +304,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
                                                        float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
-  pad_images(x, g, n, padded);
+  pad_images<true>(x, g, n, padded);
   const __m256i mask = first_lanes(Wo % 8);
   for (int64_t o = 0; o < O; ++o) {
     __m256 c[10];  // the 9 weight gradients, then the bias gradient, in lanes

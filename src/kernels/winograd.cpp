@@ -300,7 +300,11 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
     for (int64_t c = 0; c < C; ++c) {
       const float* img = x + (i * C + c) * g.H * g.W;
       for (int64_t h = 0; h < g.H; ++h)
-        std::memcpy(plane + (h + g.ph) * z.Wp + g.pw, img + h * g.W, sizeof(float) * g.W);
+        if constexpr (kVec) {
+          copy_row(plane + (h + g.ph) * z.Wp + g.pw, img + h * g.W, g.W);
+        } else {
+          std::memcpy(plane + (h + g.ph) * z.Wp + g.pw, img + h * g.W, sizeof(float) * g.W);
+        }
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const float* __restrict r0 = plane + 2 * ty * z.Wp;
         const float* __restrict r1 = r0 + z.Wp;
@@ -334,8 +338,13 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
         }
       }
       // clear the interior again so the next plane's border is still zero
-      for (int64_t h = 0; h < g.H; ++h)
-        std::fill(plane + (h + g.ph) * z.Wp + g.pw, plane + (h + g.ph) * z.Wp + g.pw + g.W, 0.0f);
+      for (int64_t h = 0; h < g.H; ++h) {
+        if constexpr (kVec) {
+          zero_row(plane + (h + g.ph) * z.Wp + g.pw, g.W);
+        } else {
+          std::fill(plane + (h + g.ph) * z.Wp + g.pw, plane + (h + g.ph) * z.Wp + g.pw + g.W, 0.0f);
+        }
+      }
     }
 }
 
@@ -509,8 +518,13 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
         }
       }
       float* out = dx + (i * C + c) * g.H * g.W;
-      for (int64_t h = 0; h < g.H; ++h)
-        std::memcpy(out + h * g.W, plane + (h + g.ph) * z.Wp + g.pw, sizeof(float) * g.W);
+      for (int64_t h = 0; h < g.H; ++h) {
+        if constexpr (kVec) {
+          copy_row(out + h * g.W, plane + (h + g.ph) * z.Wp + g.pw, g.W);
+        } else {
+          std::memcpy(out + h * g.W, plane + (h + g.ph) * z.Wp + g.pw, sizeof(float) * g.W);
+        }
+      }
     }
 }
 
