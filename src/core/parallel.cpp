@@ -148,6 +148,7 @@ class Pool {
     // Another thread owns the pool: run inline rather than queue behind it.
     std::unique_lock<std::mutex> submit(submit_mu_, std::try_to_lock);
     if (!submit.owns_lock()) {
+      RegionGuard region;  // a body, as on the pool: nested calls run inline
       fn(begin, end);
       return;
     }
@@ -155,6 +156,7 @@ class Pool {
     const auto start = std::chrono::steady_clock::now();
     if (start < solo_until_) {
       submit.unlock();
+      RegionGuard region;
       fn(begin, end);
       return;
     }

@@ -450,7 +450,11 @@ TEST(ParallelFor, ManySmallCallsFromSeveralThreads) {
   std::atomic<int64_t> total{0};
   auto body = [&] {
     for (int rep = 0; rep < 2000; ++rep)
-      parallel_for(0, 64, 1, [&](int64_t b, int64_t e) { total += e - b; });
+      parallel_for(0, 64, 1, [&](int64_t b, int64_t e) {
+        // on the pool, or inline while the other thread holds it: a region either way
+        EXPECT_TRUE(in_parallel_region());
+        total += e - b;
+      });
   };
   std::thread other(body);
   body();

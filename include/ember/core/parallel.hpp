@@ -25,7 +25,10 @@ void set_num_threads(int n);
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& fn);
 
-// True while the calling thread is running a parallel_for chunk (a pool worker or the caller).
+// True while the calling thread runs the body of a parallel_for whose range was worth splitting:
+// on the pool (a worker or the caller), or inline because another thread held the pool or the
+// pool was backing off from a busy core. Nested parallel_for calls then run inline. A range too
+// small to split runs its body outside any region, so calls inside it may still use the pool.
 bool in_parallel_region();
 
 }  // namespace ember
