@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
       {"fwd 256x784 * 784x30", false, false, 256, 30, 784},
       {"fwd 256x784 * (30x784)^T", false, true, 256, 30, 784},
       {"fwd 256x784 * 784x128", false, false, 256, 128, 784},
+      {"fwd as linear: * (128x784)^T", false, true, 256, 128, 784},
+      {"inf as linear: 1000x784 * (128x784)^T", false, true, 1000, 128, 784},
       {"dW (256x784)^T * 256x30", true, false, 784, 30, 256},
       {"dW (256x784)^T * 256x128", true, false, 784, 128, 256},
       {"dW as linear: (256x30)^T * 256x784", true, false, 30, 784, 256},

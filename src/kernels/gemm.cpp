@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
@@ -214,6 +215,14 @@ void pack_b(const Problem<T>& p, int64_t nr, int64_t pc, int64_t kc, int64_t jc,
         for (int64_t j = w; j < nr; ++j) d[k * nr + j] = T(0);
       }
     } else {
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (w == nr && nr % 8 == 0 && active_isa() != Isa::generic) {  // a full panel
+          pack_b_transposed_avx2(p.B + (jc + j0) * p.ldb + pc, p.ldb, kc, nr, d);
+          continue;
+        }
+      }
+#endif
       for (int64_t j = 0; j < w; ++j) {
         const T* src = p.B + (jc + j0 + j) * p.ldb + pc;
         for (int64_t k = 0; k < kc; ++k) d[k * nr + j] = src[k];

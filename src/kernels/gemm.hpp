@@ -66,6 +66,10 @@ const GemmKernel<double>& avx2_wide_dgemm_kernel();  // 12 x 16
 const GemmKernel<float>& avx512_sgemm_kernel();   // 12 x 32
 const GemmKernel<double>& avx512_dgemm_kernel();  // 12 x 16
 
+// Packs a full panel of op(B) = B^T: d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr, nr a
+// multiple of 8 (gemm_avx2.cpp; only on a CPU with AVX2).
+void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d);
+
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks. The kernel must be one the CPU can run.
 void sgemm_with(const GemmKernel<float>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,

@@ -80,6 +80,36 @@ void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a, in
 }
 
 }  // namespace
+
+// d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr (nr a multiple of 8): 8x8 blocks moved as
+// 8 row loads, an in-register transpose and 8 stores; the k tail past a multiple of 8 one by one.
+void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d) {
+  const int64_t k8 = kc / 8 * 8;
+  for (int64_t j = 0; j < nr; j += 8) {
+    const float* src = B + j * ldb;
+    for (int64_t k = 0; k < k8; k += 8) {
+      __m256 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ldb + k);
+      for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {  // four rows per 128-bit half
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+      for (int i = 0; i < 4; ++i) {  // column i from the low halves, column i + 4 from the high
+        _mm256_storeu_ps(d + (k + i) * nr + j, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(d + (k + i + 4) * nr + j, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+      }
+    }
+    for (int64_t k = k8; k < kc; ++k)
+      for (int64_t i = 0; i < 8; ++i) d[k * nr + j + i] = src[i * ldb + k];
+  }
+}
+
 }  // namespace ember::kernels
 
 #pragma GCC pop_options
