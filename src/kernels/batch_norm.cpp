@@ -49,43 +49,44 @@ struct Sum {
   }
 };
 
+// Visits channel c's values: each row's whole 16-lane groups as 4 vectors of 4 doubles
+// (vec(v, j), j the vector's place in the group), the rest of the row one by one (one(value)).
+template <class T, class Vec, class One>
+[[gnu::always_inline]] inline void each_value(const T* x, int64_t N, int64_t C, int64_t S,
+                                              int64_t c, Vec vec, One one) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = x + (n * C + c) * S;
+    int64_t i = 0;
+    for (; i + kLanes <= S; i += kLanes) {
+      for (int64_t j = 0; j < kVectors; ++j) {
+        Doubles4 v;
+        load4(v, row + i + 4 * j);
+        vec(v, j);
+      }
+    }
+    for (; i < S; ++i) one(static_cast<double>(row[i]));
+  }
+}
+
 template <class T>
 [[gnu::always_inline]] inline void stats_body(const T* x, int64_t N, int64_t C, int64_t S,
                                               int64_t c0, int64_t c1, double* mean, double* var) {
   const double count = static_cast<double>(N * S);
   for (int64_t c = c0; c < c1; ++c) {
     Sum s;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* row = x + (n * C + c) * S;
-      int64_t i = 0;
-      for (; i + kLanes <= S; i += kLanes) {
-        for (int64_t j = 0; j < kVectors; ++j) {
-          Doubles4 v;
-          load4(v, row + i + 4 * j);
-          s.lane[j] += v;
-        }
-      }
-      for (; i < S; ++i) s.tail += static_cast<double>(row[i]);
-    }
+    each_value(
+        x, N, C, S, c, [&](const Doubles4& v, int64_t j) { s.lane[j] += v; },
+        [&](double v) { s.tail += v; });
     const double m = s.total() / count;
     const Doubles4 mv = {m, m, m, m};
     Sum q;
-    for (int64_t n = 0; n < N; ++n) {
-      const T* row = x + (n * C + c) * S;
-      int64_t i = 0;
-      for (; i + kLanes <= S; i += kLanes) {
-        for (int64_t j = 0; j < kVectors; ++j) {
-          Doubles4 v;
-          load4(v, row + i + 4 * j);
+    each_value(
+        x, N, C, S, c,
+        [&](const Doubles4& v, int64_t j) {
           const Doubles4 d = v - mv;
           q.lane[j] += d * d;
-        }
-      }
-      for (; i < S; ++i) {
-        const double d = static_cast<double>(row[i]) - m;
-        q.tail += d * d;
-      }
-    }
+        },
+        [&](double v) { q.tail += (v - m) * (v - m); });
     mean[c] = m;
     var[c] = q.total() / count;
   }

@@ -170,83 +170,38 @@ __attribute__((target("avx2,fma"))) inline void store_row(float* dst, __m256 v, 
   }
 }
 
-// Output rows oh and oh + 1 of every channel: 12 shifted input vectors (4 padded rows, 3 shifts)
-// stay in registers while each channel's 9 weights are broadcast once for both rows, two
-// independent FMA chains. Each output is still bias + f[0] a0 + ... + f[8] a8 in that order.
-// Columns run from the last vector down, so a whole-vector store that runs past row oh into row
-// oh + 1 is overwritten by the correct values when the first columns are stored.
-__attribute__((target("avx2,fma"))) void forward_row_pair(const float* r0, int64_t Wq,
-                                                          const float* w, const float* bias,
-                                                          const Outputs& outs, int64_t i,
-                                                          int64_t oh, __m256i mask) {
+// Output rows oh .. oh + kRows - 1 (kRows 1 or 2) of every channel: the (kRows + 2) x 3 shifted
+// input vectors stay in registers while each channel's 9 weights are broadcast once for all its
+// rows (two rows: two independent FMA chains). Each output is bias + f[0] a0 + ... + f[8] a8 in
+// that order. Columns run from the last vector down, so a whole-vector store that runs past row oh
+// into row oh + 1 is overwritten by the correct values when the first columns are stored.
+template <int kRows>
+__attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t Wq, const float* w,
+                                                      const float* bias, const Outputs& outs,
+                                                      int64_t i, int64_t oh, __m256i mask) {
   const int64_t Ho = outs.Ho, Wo = outs.Wo, O = outs.O;
-  const float* r1 = r0 + Wq;
-  const float* r2 = r1 + Wq;
-  const float* r3 = r2 + Wq;
   for (int64_t ow = (Wo - 1) / 8 * 8; ow >= 0; ow -= 8) {
-    const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
-                 a2 = _mm256_loadu_ps(r0 + ow + 2), b0 = _mm256_loadu_ps(r1 + ow),
-                 b1 = _mm256_loadu_ps(r1 + ow + 1), b2 = _mm256_loadu_ps(r1 + ow + 2),
-                 c0 = _mm256_loadu_ps(r2 + ow), c1 = _mm256_loadu_ps(r2 + ow + 1),
-                 c2 = _mm256_loadu_ps(r2 + ow + 2), d0 = _mm256_loadu_ps(r3 + ow),
-                 d1 = _mm256_loadu_ps(r3 + ow + 1), d2 = _mm256_loadu_ps(r3 + ow + 2);
-    const bool whole0 = whole_store(outs, Ho, Wo, oh, ow);
-    const bool whole1 = whole_store(outs, Ho, Wo, oh + 1, ow);
+    __m256 in[kRows + 2][3];  // padded row oh + r, shifted by d columns
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows + 2; ++r)
+#pragma GCC unroll 3
+      for (int d = 0; d < 3; ++d) in[r][d] = _mm256_loadu_ps(r0 + r * Wq + ow + d);
+    bool whole[kRows];
+#pragma GCC unroll 2
+    for (int r = 0; r < kRows; ++r) whole[r] = whole_store(outs, Ho, Wo, oh + r, ow);
     for (int64_t o = 0; o < O; ++o) {
       const float* f = w + 9 * o;
-      __m256 acc0 = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f), acc1 = acc0;
-      __m256 k = _mm256_set1_ps(f[0]);
-      acc0 = _mm256_fmadd_ps(k, a0, acc0), acc1 = _mm256_fmadd_ps(k, b0, acc1);
-      k = _mm256_set1_ps(f[1]);
-      acc0 = _mm256_fmadd_ps(k, a1, acc0), acc1 = _mm256_fmadd_ps(k, b1, acc1);
-      k = _mm256_set1_ps(f[2]);
-      acc0 = _mm256_fmadd_ps(k, a2, acc0), acc1 = _mm256_fmadd_ps(k, b2, acc1);
-      k = _mm256_set1_ps(f[3]);
-      acc0 = _mm256_fmadd_ps(k, b0, acc0), acc1 = _mm256_fmadd_ps(k, c0, acc1);
-      k = _mm256_set1_ps(f[4]);
-      acc0 = _mm256_fmadd_ps(k, b1, acc0), acc1 = _mm256_fmadd_ps(k, c1, acc1);
-      k = _mm256_set1_ps(f[5]);
-      acc0 = _mm256_fmadd_ps(k, b2, acc0), acc1 = _mm256_fmadd_ps(k, c2, acc1);
-      k = _mm256_set1_ps(f[6]);
-      acc0 = _mm256_fmadd_ps(k, c0, acc0), acc1 = _mm256_fmadd_ps(k, d0, acc1);
-      k = _mm256_set1_ps(f[7]);
-      acc0 = _mm256_fmadd_ps(k, c1, acc0), acc1 = _mm256_fmadd_ps(k, d1, acc1);
-      k = _mm256_set1_ps(f[8]);
-      acc0 = _mm256_fmadd_ps(k, c2, acc0), acc1 = _mm256_fmadd_ps(k, d2, acc1);
-      store_row(outs.row(i, o, oh) + ow, acc0, whole0, mask);
-      store_row(outs.row(i, o, oh + 1) + ow, acc1, whole1, mask);
-    }
-  }
-}
-
-// One output row oh of every channel (the last row when Ho is odd).
-__attribute__((target("avx2,fma"))) void forward_row(const float* r0, int64_t Wq, const float* w,
-                                                     const float* bias, const Outputs& outs,
-                                                     int64_t i, int64_t oh, __m256i mask) {
-  const int64_t Ho = outs.Ho, Wo = outs.Wo, O = outs.O;
-  const float* r1 = r0 + Wq;
-  const float* r2 = r1 + Wq;
-  for (int64_t ow = 0; ow < Wo; ow += 8) {
-    // the 9 shifted input vectors, shared by every output channel
-    const __m256 a0 = _mm256_loadu_ps(r0 + ow), a1 = _mm256_loadu_ps(r0 + ow + 1),
-                 a2 = _mm256_loadu_ps(r0 + ow + 2), a3 = _mm256_loadu_ps(r1 + ow),
-                 a4 = _mm256_loadu_ps(r1 + ow + 1), a5 = _mm256_loadu_ps(r1 + ow + 2),
-                 a6 = _mm256_loadu_ps(r2 + ow), a7 = _mm256_loadu_ps(r2 + ow + 1),
-                 a8 = _mm256_loadu_ps(r2 + ow + 2);
-    const bool whole = whole_store(outs, Ho, Wo, oh, ow);
-    for (int64_t o = 0; o < O; ++o) {
-      const float* f = w + 9 * o;
-      __m256 acc = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[0]), a0, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[1]), a1, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[2]), a2, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[3]), a3, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[4]), a4, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[5]), a5, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[6]), a6, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[7]), a7, acc);
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(f[8]), a8, acc);
-      store_row(outs.row(i, o, oh) + ow, acc, whole, mask);
+      __m256 acc[kRows];
+#pragma GCC unroll 2
+      for (int r = 0; r < kRows; ++r) acc[r] = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f);
+#pragma GCC unroll 9
+      for (int k = 0; k < 9; ++k) {
+        const __m256 wk = _mm256_set1_ps(f[k]);
+#pragma GCC unroll 2
+        for (int r = 0; r < kRows; ++r) acc[r] = _mm256_fmadd_ps(wk, in[r + k / 3][k % 3], acc[r]);
+      }
+      for (int r = 0; r < kRows; ++r)
+        store_row(outs.row(i, o, oh + r) + ow, acc[r], whole[r], mask);
     }
   }
 }
@@ -262,11 +217,11 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   for (int64_t i = 0; i < n; ++i) {
     int64_t oh = 0;
     for (; oh + 2 <= Ho; oh += 2) {
-      forward_row_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
+      forward_rows<2>(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
       outs.pool_rows(i, oh + 1);
     }
     if (oh < Ho) {
-      forward_row(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
+      forward_rows<1>(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh, mask);
       outs.pool_rows(i, oh);
     }
   }

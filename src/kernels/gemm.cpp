@@ -19,6 +19,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/gemm_micro.hpp"
 #include "kernels/gemv.hpp"
 
 namespace ember::kernels {
@@ -65,64 +66,23 @@ std::atomic<Isa>& isa_setting() {
   return isa;
 }
 
-// ---- portable micro-kernels: GCC/Clang vector extensions, 16-byte vectors (SSE2 on x86) ----
+// ---- portable micro-kernels: micro_tile with 16-byte vectors (SSE2 on x86), a plain multiply
+// and add (the compiler may fuse them where the baseline has FMA; the tests allow either) ----
 
 using Floats4 = float __attribute__((vector_size(16)));
 using Doubles2 = double __attribute__((vector_size(16)));
 
-template <class T>
-struct Vec16;
-template <>
-struct Vec16<float> {
-  using type = Floats4;
-};
-template <>
-struct Vec16<double> {
-  using type = Doubles2;
+struct PlainMadd {
+  template <class V, class T>
+  static void madd(V& acc, T a, const V& b) {
+    acc += a * b;
+  }
 };
 
-// MR x NR tile with NR / (16 / sizeof(T)) vectors per row.
-template <class T, int64_t MR, int64_t NR>
-void generic_micro(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a, const T* b, T* c,
-                   int64_t ldc, bool accumulate) {
-  using V = typename Vec16<T>::type;
-  constexpr int64_t kLanes = 16 / sizeof(T), kCols = NR / kLanes;
-  const T* ar[MR];
-  for (int64_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * rs_a;
-  V acc[MR][kCols];
-#pragma GCC unroll 8
-  for (int64_t r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int64_t j = 0; j < kCols; ++j) acc[r][j] = V{};
-  int64_t ka = 0;
-  for (int64_t k = 0; k < kc; ++k, ka += cs_a) {
-    V bv[kCols];
-    std::memcpy(bv, b + k * NR, sizeof(bv));
-#pragma GCC unroll 8
-    for (int64_t r = 0; r < MR; ++r) {
-      const T av = ar[r][ka];
-#pragma GCC unroll 4
-      for (int64_t j = 0; j < kCols; ++j) acc[r][j] += av * bv[j];
-    }
-  }
-#pragma GCC unroll 8
-  for (int64_t r = 0; r < MR; ++r) {
-#pragma GCC unroll 4
-    for (int64_t j = 0; j < kCols; ++j) {
-      T* cp = c + r * ldc + j * kLanes;
-      V v = acc[r][j];
-      if (accumulate) {
-        V old;
-        std::memcpy(&old, cp, sizeof(V));
-        v = old + v;
-      }
-      std::memcpy(cp, &v, sizeof(V));
-    }
-  }
-}
-
-const GemmKernel<float> kGenericFloat{6, 8, 256, 144, 2048, generic_micro<float, 6, 8>};
-const GemmKernel<double> kGenericDouble{6, 4, 256, 72, 1024, generic_micro<double, 6, 4>};
+const GemmKernel<float> kGenericFloat{6,   8,    256,
+                                      144, 2048, micro_tile<float, Floats4, PlainMadd, 6, 2>};
+const GemmKernel<double> kGenericDouble{6,  4,    256,
+                                        72, 1024, micro_tile<double, Doubles2, PlainMadd, 6, 2>};
 
 template <class T>
 const GemmKernel<T>& pick_kernel();

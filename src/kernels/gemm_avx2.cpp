@@ -35,19 +35,19 @@ struct Fma {
   static inline void madd(Doubles4& acc, double a, const Doubles4& b) {
     acc = _mm256_fmadd_pd(_mm256_set1_pd(a), b, acc);
   }
-  static inline void madd(Floats16& acc, float a, const Floats16& b) {
-    Floats8 lo = __builtin_shufflevector(acc, acc, 0, 1, 2, 3, 4, 5, 6, 7);
-    Floats8 hi = __builtin_shufflevector(acc, acc, 8, 9, 10, 11, 12, 13, 14, 15);
-    madd(lo, a, __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7));
-    madd(hi, a, __builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15));
-    acc = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  }
+  static inline void madd(Floats16& acc, float a, const Floats16& b) { halves<Floats8>(acc, a, b); }
   static inline void madd(Doubles8& acc, double a, const Doubles8& b) {
-    Doubles4 lo = __builtin_shufflevector(acc, acc, 0, 1, 2, 3);
-    Doubles4 hi = __builtin_shufflevector(acc, acc, 4, 5, 6, 7);
-    madd(lo, a, __builtin_shufflevector(b, b, 0, 1, 2, 3));
-    madd(hi, a, __builtin_shufflevector(b, b, 4, 5, 6, 7));
-    acc = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+    halves<Doubles4>(acc, a, b);
+  }
+  // a 64-byte vector as its two 32-byte halves
+  template <class Half, class Wide, class T>
+  static inline void halves(Wide& acc, T a, const Wide& b) {
+    Half h[2], bh[2];
+    std::memcpy(h, &acc, sizeof(h));
+    std::memcpy(bh, &b, sizeof(bh));
+    madd(h[0], a, bh[0]);
+    madd(h[1], a, bh[1]);
+    std::memcpy(&acc, h, sizeof(h));
   }
 };
 
@@ -57,29 +57,6 @@ struct Fma {
 #include "kernels/gemm_micro.hpp"
 
 namespace ember::kernels {
-namespace {
-
-void sgemm_micro_6x16(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
-                      const float* b, float* c, int64_t ldc, bool accumulate) {
-  micro_tile<float, Floats8, Fma, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-void dgemm_micro_6x8(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
-                     const double* b, double* c, int64_t ldc, bool accumulate) {
-  micro_tile<double, Doubles4, Fma, 6, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
-                       const float* b, float* c, int64_t ldc, bool accumulate) {
-  micro_tile<float, Floats16, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
-                       const double* b, double* c, int64_t ldc, bool accumulate) {
-  micro_tile<double, Doubles8, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-}  // namespace
 
 // d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr (nr a multiple of 8): 8x8 blocks moved as
 // 8 row loads, an in-register transpose and 8 stores; the k tail past a multiple of 8 one by one.
@@ -118,22 +95,26 @@ namespace ember::kernels {
 
 // Blocks: a kc x nr panel of B (16 KiB) stays in L1, an mc x kc block of A (~144 KiB) in L2.
 const GemmKernel<float>& avx2_sgemm_kernel() {
-  static const GemmKernel<float> kernel{6, 16, 256, 144, 2048, sgemm_micro_6x16};
+  static const GemmKernel<float> kernel{6,   16,   256,
+                                        144, 2048, micro_tile<float, Floats8, Fma, 6, 2>};
   return kernel;
 }
 
 const GemmKernel<double>& avx2_dgemm_kernel() {
-  static const GemmKernel<double> kernel{6, 8, 256, 72, 1024, dgemm_micro_6x8};
+  static const GemmKernel<double> kernel{6,  8,    256,
+                                         72, 1024, micro_tile<double, Doubles4, Fma, 6, 2>};
   return kernel;
 }
 
 const GemmKernel<float>& avx2_wide_sgemm_kernel() {
-  static const GemmKernel<float> kernel{12, 32, 256, 144, 2048, sgemm_micro_12x32};
+  static const GemmKernel<float> kernel{12,  32,   256,
+                                        144, 2048, micro_tile<float, Floats16, Fma, 12, 2>};
   return kernel;
 }
 
 const GemmKernel<double>& avx2_wide_dgemm_kernel() {
-  static const GemmKernel<double> kernel{12, 16, 256, 72, 1024, dgemm_micro_12x16};
+  static const GemmKernel<double> kernel{12, 16,   256,
+                                         72, 1024, micro_tile<double, Doubles8, Fma, 12, 2>};
   return kernel;
 }
 

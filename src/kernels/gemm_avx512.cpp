@@ -41,33 +41,19 @@ struct Fma {
 
 #include "kernels/gemm_micro.hpp"
 
-namespace ember::kernels {
-namespace {
-
-void sgemm_micro_12x32(int64_t kc, int64_t mr, const float* a, int64_t rs_a, int64_t cs_a,
-                       const float* b, float* c, int64_t ldc, bool accumulate) {
-  micro_tile<float, Floats16, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-void dgemm_micro_12x16(int64_t kc, int64_t mr, const double* a, int64_t rs_a, int64_t cs_a,
-                       const double* b, double* c, int64_t ldc, bool accumulate) {
-  micro_tile<double, Doubles8, Fma, 12, 2>(kc, mr, a, rs_a, cs_a, b, c, ldc, accumulate);
-}
-
-}  // namespace
-}  // namespace ember::kernels
-
 #pragma GCC pop_options
 
 namespace ember::kernels {
 
 const GemmKernel<float>& avx512_sgemm_kernel() {
-  static const GemmKernel<float> kernel{12, 32, 256, 144, 2048, sgemm_micro_12x32};
+  static const GemmKernel<float> kernel{12,  32,   256,
+                                        144, 2048, micro_tile<float, Floats16, Fma, 12, 2>};
   return kernel;
 }
 
 const GemmKernel<double>& avx512_dgemm_kernel() {
-  static const GemmKernel<double> kernel{12, 16, 256, 72, 1024, dgemm_micro_12x16};
+  static const GemmKernel<double> kernel{12, 16,   256,
+                                         72, 1024, micro_tile<double, Doubles8, Fma, 12, 2>};
   return kernel;
 }
 
