@@ -5,7 +5,8 @@
 // vectors (6 x 16 floats in 12 ymm accumulators) and gemm_avx512.cpp with 64-byte vectors
 // (12 x 32 floats in 24 of the 32 zmm registers). The vectors are GCC/Clang vector extensions,
 // and each per-ISA file includes this header inside its `#pragma GCC target` region, so the
-// instructions are chosen by that file's target, never here.
+// instructions are chosen by that file's target, never here (gemm.cpp includes it without one
+// for the portable kernel: 16-byte vectors, SSE2 on x86).
 //
 // This is what lets a machine without AVX-512 test the AVX-512 kernel's logic: gemm_avx2.cpp also
 // instantiates the 64-byte, 12 x 32 geometry under the AVX2 target (each vector becomes a pair of
