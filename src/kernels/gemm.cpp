@@ -221,6 +221,14 @@ void pack_a(const Problem<T>& p, int64_t mr, int64_t ic, int64_t mc, int64_t pc,
     T* d = dst + i0 * kc;
     if (!p.trans_a) {
       const T* src = p.A + (ic + i0) * p.lda + pc;
+#if defined(__x86_64__) || defined(__i386__)
+      if constexpr (std::is_same_v<T, float> && MR == 6) {
+        if (h == mr && active_isa() != Isa::generic) {
+          pack_a_rows6_avx2(src, p.lda, kc, d);
+          continue;
+        }
+      }
+#endif
       if (MR > 0 && h == mr) {
         for (int64_t k = 0; k < kc; ++k)
           for (int64_t r = 0; r < MR; ++r) d[k * MR + r] = src[r * p.lda + k];

@@ -69,6 +69,9 @@ const GemmKernel<double>& avx512_dgemm_kernel();  // 12 x 16
 // Packs a full panel of op(B) = B^T: d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr, nr a
 // multiple of 8 (gemm_avx2.cpp; only on a CPU with AVX2).
 void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d);
+// Packs a full 6-row panel of op(A) = A: d[k * 6 + r] = A[r * lda + k] for k < kc, r < 6
+// (gemm_avx2.cpp; only on a CPU with AVX2).
+void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks. The kernel must be one the CPU can run.

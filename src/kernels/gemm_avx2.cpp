@@ -58,6 +58,29 @@ struct Fma {
 
 namespace ember::kernels {
 
+namespace {
+
+// The 8x8 block r[i][k] (row i, column k) -> c[k][i], in registers.
+inline void transpose8x8(const __m256 r[8], __m256 c[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // four rows per 128-bit half
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {  // column i from the low halves, column i + 4 from the high
+    c[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    c[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+}  // namespace
+
 // d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr (nr a multiple of 8): 8x8 blocks moved as
 // 8 row loads, an in-register transpose and 8 stores; the k tail past a multiple of 8 one by one.
 void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d) {
@@ -65,26 +88,30 @@ void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr,
   for (int64_t j = 0; j < nr; j += 8) {
     const float* src = B + j * ldb;
     for (int64_t k = 0; k < k8; k += 8) {
-      __m256 r[8], t[8], u[8];
+      __m256 r[8], c[8];
       for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ldb + k);
-      for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int i = 0; i < 8; i += 4) {  // four rows per 128-bit half
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-      }
-      for (int i = 0; i < 4; ++i) {  // column i from the low halves, column i + 4 from the high
-        _mm256_storeu_ps(d + (k + i) * nr + j, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
-        _mm256_storeu_ps(d + (k + i + 4) * nr + j, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
-      }
+      transpose8x8(r, c);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (k + i) * nr + j, c[i]);
     }
     for (int64_t k = k8; k < kc; ++k)
       for (int64_t i = 0; i < 8; ++i) d[k * nr + j + i] = src[i * ldb + k];
   }
+}
+
+// d[k * 6 + r] = A[r * lda + k] for k < kc, r < 6: 8 columns at a time through transpose8x8
+// (rows 6 and 7 repeat row 5). Each column's 8-float store runs 2 floats into the next column's
+// slots, which the next store rewrites; blocks stop while a column is left for the scalar tail,
+// so nothing is written past d[kc * 6].
+void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d) {
+  int64_t k = 0;
+  for (; k + 8 < kc; k += 8) {
+    __m256 r[8], c[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(A + (i < 6 ? i : 5) * lda + k);
+    transpose8x8(r, c);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + (k + i) * 6, c[i]);
+  }
+  for (; k < kc; ++k)
+    for (int64_t i = 0; i < 6; ++i) d[k * 6 + i] = A[i * lda + k];
 }
 
 }  // namespace ember::kernels
