@@ -38,14 +38,17 @@ struct TrainedAs {
   bool mnist_like = true;  // trained on MNIST: predict makes each PNG look like an MNIST digit
 };
 
-// Written before training starts, so a problem shows up before the work is done. Class names
-// that are not valid UTF-8 (a folder's bytes) are stored with U+FFFD in their place.
+// JSON text of v; strings that are not valid UTF-8 (a folder's bytes) get U+FFFD in their place.
+std::string utf8_json(const json& v) {
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Made before training starts, so a problem shows up before the work is done.
 std::map<std::string, std::string> trained_as_metadata(const std::string& model,
                                                        const data::DataSplit& split) {
   return {{"format", "pt"},  // what PyTorch's own safetensors writer puts there
           {"ember.model", model},
-          {"ember.classes",
-           json(split.train.classes).dump(-1, ' ', false, json::error_handler_t::replace)},
+          {"ember.classes", utf8_json(split.train.classes)},
           {"ember.height", std::to_string(split.train.images.size(1))},
           {"ember.width", std::to_string(split.train.images.size(2))},
           {"ember.input", split.image_folder ? "images" : "mnist"}};
@@ -292,9 +295,8 @@ int run_eval(const EvalOptions& o) {
   if (!t.model.empty()) {  // the data must be what the model was trained to tell apart
     const json trained = t.classes, here = split.valid.classes;
     if (trained != here) {
-      throw Error(o.weights + " was trained on the classes " +
-                  trained.dump(-1, ' ', false, json::error_handler_t::replace) + ", " + o.data +
-                  " has " + here.dump(-1, ' ', false, json::error_handler_t::replace));
+      throw Error(o.weights + " was trained on the classes " + utf8_json(trained) + ", " + o.data +
+                  " has " + utf8_json(here));
     }
     if (split.valid.images.size(1) != t.height || split.valid.images.size(2) != t.width) {
       throw Error(o.weights + " was trained on " + std::to_string(t.height) + "x" +

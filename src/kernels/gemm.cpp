@@ -79,30 +79,14 @@ struct PlainMadd {
   }
 };
 
-const GemmKernel<float> kGenericFloat{6,   8,    256,
-                                      144, 2048, micro_tile<float, Floats4, PlainMadd, 6, 2>};
-const GemmKernel<double> kGenericDouble{6,  4,    256,
-                                        72, 1024, micro_tile<double, Doubles2, PlainMadd, 6, 2>};
-
-template <class T>
-const GemmKernel<T>& pick_kernel();
-
-template <>
-const GemmKernel<float>& pick_kernel<float>() {
+// The kernels of the active path.
+const GemmKernels& active_kernels() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (active_isa() == Isa::avx512) return avx512_sgemm_kernel();
-  if (active_isa() == Isa::avx2) return avx2_sgemm_kernel();
+  if (active_isa() == Isa::avx512) return avx512_kernels();
+  if (active_isa() == Isa::avx2) return avx2_kernels();
 #endif
-  return kGenericFloat;
-}
-
-template <>
-const GemmKernel<double>& pick_kernel<double>() {
-#if defined(__x86_64__) || defined(__i386__)
-  if (active_isa() == Isa::avx512) return avx512_dgemm_kernel();
-  if (active_isa() == Isa::avx2) return avx2_dgemm_kernel();
-#endif
-  return kGenericDouble;
+  static const GemmKernels generic = tile_kernels<Floats4, Doubles2, PlainMadd, 6>();
+  return generic;
 }
 
 // ---- per-thread packing buffers: grow-only, 64-byte aligned, reused across calls ----
@@ -418,24 +402,25 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   // one output row or column: a matrix-vector product (gemv.cpp)
   if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
-  gemm(pick_kernel<float>(), trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  gemm(active_kernels().f, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm(pick_kernel<double>(), trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  gemm(active_kernels().d, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-void sgemm_with(const GemmKernel<float>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                float* C, int64_t ldc) {
+template <class T>
+void gemm_with(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+               int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+               int64_t ldc) {
   gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
-
-void dgemm_with(const GemmKernel<double>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                double* C, int64_t ldc) {
-  gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
-}
+template void gemm_with<float>(const GemmKernel<float>&, bool, bool, int64_t, int64_t, int64_t,
+                               const float*, int64_t, const float*, int64_t, float, float*,
+                               int64_t);
+template void gemm_with<double>(const GemmKernel<double>&, bool, bool, int64_t, int64_t, int64_t,
+                                const double*, int64_t, const double*, int64_t, double, double*,
+                                int64_t);
 
 }  // namespace ember::kernels

@@ -13,6 +13,7 @@
 // order whatever the thread count or the split, so results are bit-identical for any number of
 // threads.
 #include <cstdint>
+#include <type_traits>
 
 namespace ember::kernels {
 
@@ -56,15 +57,26 @@ struct GemmKernel {
   MicroKernel<T> micro;
 };
 
+// A path's float and double kernels.
+struct GemmKernels {
+  GemmKernel<float> f;
+  GemmKernel<double> d;
+  template <class T>
+  const GemmKernel<T>& get() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return f;
+    } else {
+      return d;
+    }
+  }
+};
+
 // Defined in gemm_avx2.cpp; only call them when the CPU has AVX2 and FMA.
-const GemmKernel<float>& avx2_sgemm_kernel();   // 6 x 16
-const GemmKernel<double>& avx2_dgemm_kernel();  // 6 x 8
+const GemmKernels& avx2_kernels();  // 6 x 16 floats, 6 x 8 doubles
 // The AVX-512 kernels' source and geometry compiled for AVX2, for tests on any AVX2 CPU.
-const GemmKernel<float>& avx2_wide_sgemm_kernel();   // 12 x 32
-const GemmKernel<double>& avx2_wide_dgemm_kernel();  // 12 x 16
-// Defined in gemm_avx512.cpp; only call them when the CPU and OS support AVX-512F.
-const GemmKernel<float>& avx512_sgemm_kernel();   // 12 x 32
-const GemmKernel<double>& avx512_dgemm_kernel();  // 12 x 16
+const GemmKernels& avx2_wide_kernels();  // 12 x 32, 12 x 16
+// Defined in gemm_avx512.cpp; only call it when the CPU and OS support AVX-512F.
+const GemmKernels& avx512_kernels();  // 12 x 32, 12 x 16
 
 // Packs a full panel of op(B) = B^T: d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr, nr a
 // multiple of 8 (gemm_avx2.cpp; only on a CPU with AVX2).
@@ -75,11 +87,10 @@ void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks. The kernel must be one the CPU can run.
-void sgemm_with(const GemmKernel<float>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                float* C, int64_t ldc);
-void dgemm_with(const GemmKernel<double>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                double* C, int64_t ldc);
+// (float and double are instantiated)
+template <class T>
+void gemm_with(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
+               int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+               int64_t ldc);
 
 }  // namespace ember::kernels

@@ -121,28 +121,14 @@ void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d) {
 namespace ember::kernels {
 
 // Blocks: a kc x nr panel of B (16 KiB) stays in L1, an mc x kc block of A (~144 KiB) in L2.
-const GemmKernel<float>& avx2_sgemm_kernel() {
-  static const GemmKernel<float> kernel{6,   16,   256,
-                                        144, 2048, micro_tile<float, Floats8, Fma, 6, 2>};
-  return kernel;
+const GemmKernels& avx2_kernels() {
+  static const GemmKernels kernels = tile_kernels<Floats8, Doubles4, Fma, 6>();
+  return kernels;
 }
 
-const GemmKernel<double>& avx2_dgemm_kernel() {
-  static const GemmKernel<double> kernel{6,  8,    256,
-                                         72, 1024, micro_tile<double, Doubles4, Fma, 6, 2>};
-  return kernel;
-}
-
-const GemmKernel<float>& avx2_wide_sgemm_kernel() {
-  static const GemmKernel<float> kernel{12,  32,   256,
-                                        144, 2048, micro_tile<float, Floats16, Fma, 12, 2>};
-  return kernel;
-}
-
-const GemmKernel<double>& avx2_wide_dgemm_kernel() {
-  static const GemmKernel<double> kernel{12, 16,   256,
-                                         72, 1024, micro_tile<double, Doubles8, Fma, 12, 2>};
-  return kernel;
+const GemmKernels& avx2_wide_kernels() {
+  static const GemmKernels kernels = tile_kernels<Floats16, Doubles8, Fma, 12>();
+  return kernels;
 }
 
 }  // namespace ember::kernels

@@ -45,16 +45,9 @@ struct Fma {
 
 namespace ember::kernels {
 
-const GemmKernel<float>& avx512_sgemm_kernel() {
-  static const GemmKernel<float> kernel{12,  32,   256,
-                                        144, 2048, micro_tile<float, Floats16, Fma, 12, 2>};
-  return kernel;
-}
-
-const GemmKernel<double>& avx512_dgemm_kernel() {
-  static const GemmKernel<double> kernel{12, 16,   256,
-                                         72, 1024, micro_tile<double, Doubles8, Fma, 12, 2>};
-  return kernel;
+const GemmKernels& avx512_kernels() {
+  static const GemmKernels kernels = tile_kernels<Floats16, Doubles8, Fma, 12>();
+  return kernels;
 }
 
 }  // namespace ember::kernels

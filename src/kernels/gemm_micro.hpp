@@ -69,5 +69,16 @@ template <class T, class V, class Fma, int64_t MR, int64_t NV>
   }
 }
 
+// The float and double kernels of one vector width: MR x 2 vectors each, and the blocks every path
+// shares (kc 256 everywhere, so K is sliced the same way and all paths agree to the bit; mc and nc
+// are multiples of 6 and 12, of 8, 16 and 32). A per-ISA file calls this for its own types.
+template <class Floats, class Doubles, class Fma, int64_t MR>
+GemmKernels tile_kernels() {
+  constexpr int64_t kNrFloat = 2 * int64_t{sizeof(Floats) / sizeof(float)};
+  constexpr int64_t kNrDouble = 2 * int64_t{sizeof(Doubles) / sizeof(double)};
+  return {{MR, kNrFloat, 256, 144, 2048, micro_tile<float, Floats, Fma, MR, 2>},
+          {MR, kNrDouble, 256, 72, 1024, micro_tile<double, Doubles, Fma, MR, 2>}};
+}
+
 }  // namespace
 }  // namespace ember::kernels

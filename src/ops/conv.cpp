@@ -25,7 +25,6 @@
 #include "kernels/conv_direct.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
-#include "kernels/pool.hpp"
 #include "kernels/winograd.hpp"
 #include "ops/op_utils.hpp"
 
@@ -165,21 +164,8 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
   });
 }
 
-// The full-size gradient [N, O, Ho, Wo] that the 2x2 max pool's backward makes of the pooled one
-// (g [N, O, Ho/2, Wo/2]) and the forward's codes.
-Tensor max_pool2d_2x2_backward_dense(const Tensor& g, const Tensor& code, const ConvShape& s) {
-  Tensor dense = empty({s.N, s.O, s.g.Ho, s.g.Wo}, DType::f32);
-  const int64_t P = s.P(), PP = P / 4;
-  const float* pg = g.data_ptr<float>();
-  const std::uint8_t* pc = code.data_ptr<std::uint8_t>();
-  float* pd = dense.data_ptr<float>();
-  parallel_for(0, s.N * s.O, std::max<int64_t>(1, 32768 / P), [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p)
-      kernels::max_pool2d_2x2_backward_plane<float>(pc + p * PP, pg + p * PP, s.g.Ho, s.g.Wo,
-                                                    pd + p * P);
-  });
-  return dense;
-}
+// Output floats per image: [O, Ho, Wo], or its 2x2-pooled quarter.
+int64_t out_per_image(const ConvShape& s, bool pooled) { return s.O * s.P() / (pooled ? 4 : 1); }
 
 // Gradients given dy: [N, O, Ho, Wo]; dx [N, Cin, H, W], dw [O, C, kh, kw], db [O] (each null
 // when not needed; the others are overwritten). Per image and group:
@@ -263,7 +249,7 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
   std::vector<float> u(static_cast<size_t>(16 * s.O * s.g.C));
   kernels::winograd_weights(w, g, u.data());
   const int64_t units = (s.N + kWinogradImages - 1) / kWinogradImages;
-  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(units, [&](int64_t unit) {
     const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
     float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
@@ -284,7 +270,7 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   std::vector<float> partials(dw != nullptr ? static_cast<size_t>(blocks * UC) : 0);
-  const int64_t in = s.g.C * s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
+  const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
     for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
@@ -330,7 +316,7 @@ void direct_conv_forward(const float* x, const float* w, const float* bias, cons
   const kernels::DirectGeometry g = direct_geometry(s);
   constexpr int64_t kImages = 4;
   const int64_t units = (s.N + kImages - 1) / kImages;
-  const int64_t in = s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
+  const int64_t in = s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(units, [&](int64_t unit) {
     const int64_t n0 = unit * kImages, n = std::min(kImages, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
@@ -348,7 +334,7 @@ void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, f
   const int64_t per_block = direct_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   std::vector<float> partials(static_cast<size_t>(blocks * s.O * 10));
-  const int64_t in = s.g.H * s.g.W, out = s.O * s.P() / (code != nullptr ? 4 : 1);
+  const int64_t in = s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t n0 = b * per_block, n = std::min(per_block, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
@@ -479,7 +465,10 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
     Tensor dense;  // the full-size gradient, rebuilt only when dx or db alone needs it
     const auto dense_grad = [&]() -> const float* {
       if (code == nullptr) return pg;
-      if (!dense.defined()) dense = max_pool2d_2x2_backward_dense(gc, v.code, s);
+      if (!dense.defined()) {
+        dense = empty({s.N, s.O, s.g.Ho, s.g.Wo}, DType::f32);
+        ops_detail::max_pool2d_2x2_backward_planes(gc, v.code, s.N * s.O, s.g.Ho, s.g.Wo, dense);
+      }
       return dense.data_ptr<float>();
     };
     if (v.need_w) {

@@ -55,4 +55,10 @@ void dispatch_real(DType dt, Fn&& fn) {
   }
 }
 
+// The 2x2 max pool's backward (pool.cpp): dx [planes, H, W] (any leading shape, contiguous, the
+// dtype of g) from the pooled gradient g [planes, H/2, W/2] (contiguous) and the forward's winner
+// codes, planes split among threads.
+void max_pool2d_2x2_backward_planes(const Tensor& g, const Tensor& code, int64_t planes, int64_t H,
+                                    int64_t W, Tensor& dx);
+
 }  // namespace ember::ops_detail

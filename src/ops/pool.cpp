@@ -98,25 +98,37 @@ Tensor max_pool2d(const Tensor& x0, std::array<int64_t, 2> kernel, std::array<in
             planes](const Tensor& grad_out) {
              Tensor dx = empty(shape, dt);
              const Tensor gc = (grad_out.dtype() == dt ? grad_out : grad_out.to(dt)).contiguous();
+             if (coded) {
+               ops_detail::max_pool2d_2x2_backward_planes(gc, saved, planes, g.H, g.W, dx);
+               return std::vector<Tensor>{dx};
+             }
              dispatch_real(dt, [&](auto tag) {
                using T = decltype(tag);
                const T* pg = gc.data_ptr<T>();
                T* pdx = dx.data_ptr<T>();
                for_each_plane(planes, g.H * g.W, [&](int64_t p) {
                  const int64_t in = p * g.H * g.W, o = p * g.Ho * g.Wo;
-                 if (coded) {
-                   kernels::max_pool2d_2x2_backward_plane(saved.data_ptr<std::uint8_t>() + o,
-                                                          pg + o, g.H, g.W, pdx + in);
-                 } else {
-                   kernels::max_pool2d_backward_plane(saved.data_ptr<T>() + in, pg + o, g,
-                                                      pdx + in);
-                 }
+                 kernels::max_pool2d_backward_plane(saved.data_ptr<T>() + in, pg + o, g, pdx + in);
                });
              });
              return std::vector<Tensor>{dx};
            });
   }
   return out;
+}
+
+void ops_detail::max_pool2d_2x2_backward_planes(const Tensor& g, const Tensor& code, int64_t planes,
+                                                int64_t H, int64_t W, Tensor& dx) {
+  const int64_t in = H * W, out = (H / 2) * (W / 2);
+  const std::uint8_t* pc = code.data_ptr<std::uint8_t>();
+  dispatch_real(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = g.data_ptr<T>();
+    T* pdx = dx.data_ptr<T>();
+    for_each_plane(planes, in, [&](int64_t p) {
+      kernels::max_pool2d_2x2_backward_plane(pc + p * out, pg + p * out, H, W, pdx + p * in);
+    });
+  });
 }
 
 Tensor avg_pool2d(const Tensor& x0, std::array<int64_t, 2> kernel, std::array<int64_t, 2> stride,

@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "ember/core/parallel.hpp"
@@ -55,7 +56,7 @@ struct Case {
 // error (standard bound, eps = 2^-24), so two such sums differ by at most twice that. We allow
 // 2 * K * eps * sum|a*b| plus the beta*|C| term: still orders of magnitude below any indexing bug,
 // which produces errors of order |a*b| ~ 1.
-// With `kernel` the driver runs that kernel (sgemm_with), else sgemm picks the active path.
+// With `kernel` the driver runs that kernel (gemm_with), else sgemm picks the active path.
 void check_sgemm(const Case& c, std::mt19937& rng, const GemmKernel<float>* kernel = nullptr) {
   const int64_t rows_a = c.trans_a ? c.K : c.M, cols_a = c.trans_a ? c.M : c.K;
   const int64_t rows_b = c.trans_b ? c.N : c.K, cols_b = c.trans_b ? c.K : c.N;
@@ -67,8 +68,8 @@ void check_sgemm(const Case& c, std::mt19937& rng, const GemmKernel<float>* kern
     for (auto& x : C0) x = std::numeric_limits<float>::quiet_NaN();
   auto C = C0, R = C0;
   if (kernel != nullptr) {
-    sgemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta,
-               C.data(), ldc);
+    gemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta,
+              C.data(), ldc);
   } else {
     sgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
   }
@@ -128,41 +129,34 @@ void check_all_cases(Isa isa, const GemmKernel<float>* kernel = nullptr) {
 
 bool has(Isa isa) { return static_cast<int>(detected_isa()) >= static_cast<int>(isa); }
 
-// The paths this CPU can run, each as a forced ISA (for sgemm) or a kernel (for sgemm_with):
+// The paths this CPU can run, each as a forced ISA (for sgemm) or kernels (for gemm_with):
 // generic, AVX2, the AVX-512 geometry compiled for AVX2, and AVX-512 itself.
 struct Path {
   const char* name;
   Isa isa;
-  const GemmKernel<float>* sgemm_kernel;  // null: sgemm on `isa`
-  const GemmKernel<double>* dgemm_kernel;
+  const GemmKernels* kernels;  // null: sgemm / dgemm on `isa`
 };
 
 std::vector<Path> paths() {
-  std::vector<Path> out = {{"generic", Isa::generic, nullptr, nullptr}};
+  std::vector<Path> out = {{"generic", Isa::generic, nullptr}};
 #if defined(__x86_64__) || defined(__i386__)
   if (has(Isa::avx2)) {
-    out.push_back({"avx2", Isa::avx2, nullptr, nullptr});
-    out.push_back({"avx512 geometry on avx2", Isa::avx2, &avx2_wide_sgemm_kernel(),
-                   &avx2_wide_dgemm_kernel()});
+    out.push_back({"avx2", Isa::avx2, nullptr});
+    out.push_back({"avx512 geometry on avx2", Isa::avx2, &avx2_wide_kernels()});
   }
-  if (has(Isa::avx512)) out.push_back({"avx512", Isa::avx512, nullptr, nullptr});
+  if (has(Isa::avx512)) out.push_back({"avx512", Isa::avx512, nullptr});
 #endif
   return out;
 }
 
-void run_sgemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
-               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (path.sgemm_kernel != nullptr) {
-    sgemm_with(*path.sgemm_kernel, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else {
+template <class T>
+void run_gemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+              int64_t lda, const T* B, int64_t ldb, std::type_identity_t<T> beta, T* C,
+              int64_t ldc) {
+  if (path.kernels != nullptr) {
+    gemm_with(path.kernels->get<T>(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  } else if constexpr (std::is_same_v<T, float>) {
     sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  }
-}
-
-void run_dgemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A,
-               int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  if (path.dgemm_kernel != nullptr) {
-    dgemm_with(*path.dgemm_kernel, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
   } else {
     dgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
   }
@@ -180,7 +174,7 @@ TEST(Gemm, Avx2MatchesReference) {
 // AVX-512 path's indexing, edges and blocking are tested even where the CPU lacks AVX-512.
 TEST(Gemm, Avx512GeometryOnAvx2MatchesReference) {
   if (!has(Isa::avx2)) GTEST_SKIP() << "CPU has no AVX2";
-  check_all_cases(Isa::avx2, &avx2_wide_sgemm_kernel());
+  check_all_cases(Isa::avx2, &avx2_wide_kernels().f);
 }
 #endif
 
@@ -228,9 +222,9 @@ TEST(Gemm, VectorKernelsSumWithFmaInOrder) {
       set_num_threads(threads);
       for (float beta : {0.0f, 1.0f}) {
         auto C = C0;
-        run_sgemm(path, false, false, M, N, K, A.data(), K, B.data(), N, beta, C.data(), N);
+        run_gemm(path, false, false, M, N, K, A.data(), K, B.data(), N, beta, C.data(), N);
         auto Cd = C0d;
-        run_dgemm(path, false, false, M, N, K, Ad.data(), K, Bd.data(), N, beta, Cd.data(), N);
+        run_gemm(path, false, false, M, N, K, Ad.data(), K, Bd.data(), N, beta, Cd.data(), N);
         for (int64_t i = 0; i < M; ++i) {
           for (int64_t j = 0; j < N; ++j) {
             float acc = 0.0f;
@@ -268,8 +262,8 @@ TEST(Gemm, VectorPathsAgreeBitwise) {
         if (path.isa == Isa::generic) continue;
         force_isa(path.isa);
         std::vector<float> C(M * N, 0.25f);
-        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C.data(),
-                  N);
+        run_gemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C.data(),
+                 N);
         if (first.empty()) {
           first = C;
         } else {
@@ -300,7 +294,7 @@ TEST(Gemm, RandomShapes) {
       const Case c{(n & 1) != 0, (n & 2) != 0, size(rng),
                    size(rng),    size(rng),    (n & 4) != 0 ? 1.0f : 0.0f,
                    n % 3};
-      check_sgemm(c, rng, path.sgemm_kernel);
+      check_sgemm(c, rng, path.kernels != nullptr ? &path.kernels->f : nullptr);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
@@ -323,11 +317,11 @@ TEST(Gemm, BitIdenticalAcrossThreadCounts) {
         const auto B = random_values<float>(K * N, rng);
         std::vector<float> C1(M * N, 0.5f), C2(M * N, 0.5f);
         set_num_threads(1);
-        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f,
-                  C1.data(), N);
+        run_gemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C1.data(),
+                 N);
         set_num_threads(2);
-        run_sgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f,
-                  C2.data(), N);
+        run_gemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 1.0f, C2.data(),
+                 N);
         ASSERT_EQ(0, std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)))
             << path.name << " M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb;
       }
@@ -363,8 +357,8 @@ TEST(Gemm, DgemmMatchesReference) {
           auto C = random_values<double>(M * N, rng);
           auto R = C;
           const double beta = (t & 1) != 0 ? 1.0 : 0.0;
-          run_dgemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
-                    C.data(), N);
+          run_gemm(path, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
+                   C.data(), N);
           dgemm_reference(ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
                           R.data(), N);
           for (size_t i = 0; i < C.size(); ++i)
