@@ -161,8 +161,8 @@ void pack_b(const Problem<T>& p, int64_t nr, int64_t pc, int64_t kc, int64_t jc,
     } else {
 #if defined(__x86_64__) || defined(__i386__)
       if constexpr (std::is_same_v<T, float>) {
-        if (w == nr && nr % 8 == 0 && active_isa() != Isa::generic) {  // a full panel
-          pack_b_transposed_avx2(p.B + (jc + j0) * p.ldb + pc, p.ldb, kc, nr, d);
+        if (nr % 8 == 0 && active_isa() != Isa::generic) {
+          pack_b_transposed_avx2(p.B + (jc + j0) * p.ldb + pc, p.ldb, kc, w, nr, d);
           continue;
         }
       }
@@ -244,6 +244,9 @@ void pack_a(const Problem<T>& p, int64_t mr, int64_t ic, int64_t mc, int64_t pc,
 // A packed op(B) holds at most this many elements: all of K x N when it fits, else column blocks.
 constexpr int64_t kPackedBLimit = int64_t{1} << 22;
 
+// A block of C at most this many row panels high reads a row-major op(B) in place (gemm_block).
+constexpr int64_t kInPlaceBPanels = 8;
+
 // Below about this many multiply-adds, handing work to another thread costs more than it saves.
 constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
@@ -259,11 +262,18 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
   // A is read in place (the micro-kernel takes any strides) unless it is reused across many
   // column panels, where packing it pays for itself.
   const bool pack_a_blocks = (n1 - n0) > 4 * nr;
+  // So is a row-major op(B) under few row panels: its copy would cost about as much as the
+  // arithmetic it feeds (a weight gradient g^T x with 30 rows reads each packed float only 3 or 5
+  // times). Only a last panel narrower than nr is packed, zero-padded. Not where B's rows lie a
+  // multiple of 4 KiB apart: a panel's rows would then fall into the same few cache sets.
+  const bool b_in_place = shared_b == nullptr && !p.trans_b && m1 - m0 <= kInPlaceBPanels * mr &&
+                          p.ldb * int64_t{sizeof(T)} % 4096 != 0;
   const int64_t nc_max =
       shared_b != nullptr ? n1 - n0 : std::clamp(kPackedBLimit / K / nr * nr, nr, g.nc);
   Workspace& ws = thread_workspace();
-  T* own_b =
-      shared_b != nullptr ? nullptr : ws.b.get<T>(K * round_up(std::min(nc_max, n1 - n0), nr));
+  T* own_b = shared_b != nullptr ? nullptr
+             : b_in_place        ? ws.b.get<T>(K * nr)
+                                 : ws.b.get<T>(K * round_up(std::min(nc_max, n1 - n0), nr));
   // K in equal slices of at most g.kc (784 = 3 x 262 rather than 256 + 256 + 256 + 16: a short
   // last slice pays the C tile's load and store for little work)
   const int64_t kc_step = (K + (K + g.kc - 1) / g.kc - 1) / ((K + g.kc - 1) / g.kc);
@@ -273,7 +283,9 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n1 - jc);
     const T* bblock = shared_b;
-    if (shared_b == nullptr) {
+    if (b_in_place) {
+      if (nc % nr != 0) pack_b(p, nr, 0, K, jc + nc / nr * nr, nc % nr, own_b);
+    } else if (shared_b == nullptr) {
       pack_b(p, nr, 0, K, jc, nc, own_b);
       bblock = own_b;
     }
@@ -294,16 +306,19 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
         }
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t w = std::min(nr, nc - jr);
-          const T* bpanel = bblock + jr * K + pc * nr;
+          const T* bpanel = !b_in_place ? bblock + jr * K + pc * nr
+                            : w == nr   ? p.B + pc * p.ldb + jc + jr
+                                        : own_b + pc * nr;
+          const int64_t ldb = b_in_place && w == nr ? p.ldb : nr;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t h = std::min(mr, mc - ir);
             const T* apanel = ablock + ir * panel_step;
             T* c = p.C + (ic + ir) * p.ldc + jc + jr;
             if (h == mr && w == nr) {
-              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, c, p.ldc, accumulate);
+              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
               continue;
             }
-            g.micro(kc, h, apanel, rs_a, cs_a, bpanel, tile, nr, false);
+            g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
             for (int64_t r = 0; r < h; ++r) {
               T* cr = c + r * p.ldc;
               const T* tr = tile + r * nr;

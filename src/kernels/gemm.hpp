@@ -45,10 +45,11 @@ void force_isa(Isa isa);
 // A micro-kernel computes one MR x NR tile: acc = sum over k < kc of a(r,k) * b(k,j), k in order,
 // starting from zero, then C = acc (accumulate false) or C = C + acc (accumulate true).
 // a(r,k) is a[r*rs_a + k*cs_a] for r < mr; rows r >= mr are not read (their results are junk the
-// caller discards). b is a packed panel: b(k,j) at b[k*NR + j], NR-aligned.
+// caller discards). b(k,j) is b[k*ldb + j] for j < NR: a packed panel (ldb = NR, 64-byte
+// aligned) or NR columns of a row-major op(B) read in place (ldb its row stride).
 template <class T>
 using MicroKernel = void (*)(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a,
-                             const T* b, T* c, int64_t ldc, bool accumulate);
+                             const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate);
 
 template <class T>
 struct GemmKernel {
@@ -78,9 +79,10 @@ const GemmKernels& avx2_wide_kernels();  // 12 x 32, 12 x 16
 // Defined in gemm_avx512.cpp; only call it when the CPU and OS support AVX-512F.
 const GemmKernels& avx512_kernels();  // 12 x 32, 12 x 16
 
-// Packs a full panel of op(B) = B^T: d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr, nr a
-// multiple of 8 (gemm_avx2.cpp; only on a CPU with AVX2).
-void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d);
+// Packs a panel of op(B) = B^T holding w <= nr columns: d[k * nr + j] = B[j * ldb + k] for
+// k < kc, j < w, zero for w <= j < nr; nr a multiple of 8 (gemm_avx2.cpp; only on a CPU with AVX2).
+void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t w, int64_t nr,
+                            float* d);
 // Packs a full 6-row panel of op(A) = A: d[k * 6 + r] = A[r * lda + k] for k < kc, r < 6
 // (gemm_avx2.cpp; only on a CPU with AVX2).
 void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d);

@@ -81,11 +81,13 @@ inline void transpose8x8(const __m256 r[8], __m256 c[8]) {
 
 }  // namespace
 
-// d[k * nr + j] = B[j * ldb + k] for k < kc, j < nr (nr a multiple of 8): 8x8 blocks moved as
-// 8 row loads, an in-register transpose and 8 stores; the k tail past a multiple of 8 one by one.
-void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr, float* d) {
-  const int64_t k8 = kc / 8 * 8;
-  for (int64_t j = 0; j < nr; j += 8) {
+// d[k * nr + j] = B[j * ldb + k] for k < kc, j < w, and 0 for w <= j < nr (nr a multiple of 8):
+// each run of 8 columns as 8x8 blocks moved by 8 row loads, an in-register transpose and 8
+// stores, the k tail past a multiple of 8 one by one; the last w % 8 columns one by one.
+void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t w, int64_t nr,
+                            float* d) {
+  const int64_t k8 = kc / 8 * 8, w8 = w / 8 * 8;
+  for (int64_t j = 0; j < w8; j += 8) {
     const float* src = B + j * ldb;
     for (int64_t k = 0; k < k8; k += 8) {
       __m256 r[8], c[8];
@@ -96,6 +98,8 @@ void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t nr,
     for (int64_t k = k8; k < kc; ++k)
       for (int64_t i = 0; i < 8; ++i) d[k * nr + j + i] = src[i * ldb + k];
   }
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t j = w8; j < nr; ++j) d[k * nr + j] = j < w ? B[j * ldb + k] : 0.0f;
 }
 
 // d[k * 6 + r] = A[r * lda + k] for k < kc, r < 6: 8 columns at a time through transpose8x8

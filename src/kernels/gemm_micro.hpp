@@ -27,13 +27,13 @@ namespace ember::kernels {
 namespace {
 
 // One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
-// vector of T; b is a packed panel (row k at b + k * NR) aligned to 64 bytes. Fma::madd(acc, a, b)
+// vector of T; row k of b's NR columns is at b + k * ldb. Fma::madd(acc, a, b)
 // sets acc = a * b + acc with one rounding, a a scalar broadcast to every lane.
 template <class T, class V, class Fma, int64_t MR, int64_t NV>
 [[gnu::always_inline]] inline void micro_tile(int64_t kc, int64_t mr, const T* a, int64_t rs_a,
-                                              int64_t cs_a, const T* b, T* c, int64_t ldc,
-                                              bool accumulate) {
-  constexpr int64_t kLanes = sizeof(V) / sizeof(T), kNr = NV * kLanes;
+                                              int64_t cs_a, const T* b, int64_t ldb, T* c,
+                                              int64_t ldc, bool accumulate) {
+  constexpr int64_t kLanes = sizeof(V) / sizeof(T);
   const T* ar[MR];
   for (int64_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * rs_a;  // junk rows reread
   V acc[MR][NV];
@@ -46,7 +46,7 @@ template <class T, class V, class Fma, int64_t MR, int64_t NV>
   for (int64_t k = 0; k < kc; ++k, ka += cs_a) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int64_t j = 0; j < NV; ++j) std::memcpy(&bv[j], b + k * kNr + j * kLanes, sizeof(V));
+    for (int64_t j = 0; j < NV; ++j) std::memcpy(&bv[j], b + k * ldb + j * kLanes, sizeof(V));
 #pragma GCC unroll 16
     for (int64_t r = 0; r < MR; ++r) {
       const T av = ar[r][ka];
