@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ember/core/parallel.hpp"
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 
 namespace ember::kernels {
@@ -63,6 +64,46 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* a, 
   for (; j < n; ++j) y[j] += alpha * a[j];
 }
 
+// y[j] for j < n: y0 + sum over k < K of x[k] * A[k * lda + j], y0 = 0, y[j] or beta * y[j] as
+// beta is 0, 1 or other. Each column is one fma chain in k order (as K axpy passes give), kept
+// in registers across all of K: V vectors of 8 columns at a time, A read once and y written
+// once, where K axpy passes would load and store y K times.
+template <int V>
+__attribute__((target("avx2,fma"), always_inline)) inline void columns_block_avx2(
+    int64_t K, const float* A, int64_t lda, const float* x, float beta, float* y, __m256i mask) {
+  __m256 acc[V];
+  for (int v = 0; v < V; ++v) {
+    const __m256 old = V == 1 ? _mm256_maskload_ps(y, mask) : _mm256_loadu_ps(y + 8 * v);
+    acc[v] = beta == 0.f   ? _mm256_setzero_ps()
+             : beta == 1.f ? old
+                           : _mm256_mul_ps(_mm256_set1_ps(beta), old);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 xk = _mm256_set1_ps(x[k]);
+    const float* a = A + k * lda;
+    for (int v = 0; v < V; ++v)
+      acc[v] = _mm256_fmadd_ps(
+          xk, V == 1 ? _mm256_maskload_ps(a, mask) : _mm256_loadu_ps(a + 8 * v), acc[v]);
+  }
+  for (int v = 0; v < V; ++v) {
+    if (V == 1) {
+      _mm256_maskstore_ps(y, mask, acc[v]);
+    } else {
+      _mm256_storeu_ps(y + 8 * v, acc[v]);
+    }
+  }
+}
+
+// The above for n columns: 64 at a time, then 8 (masked: the loads and the store stop at n).
+__attribute__((target("avx2,fma"))) void columns_avx2(int64_t n, int64_t K, const float* A,
+                                                      int64_t lda, const float* x, float beta,
+                                                      float* y) {
+  const __m256i all = first_lanes(8);
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) columns_block_avx2<8>(K, A + j, lda, x, beta, y + j, all);
+  for (; j < n; j += 8) columns_block_avx2<1>(K, A + j, lda, x, beta, y + j, first_lanes(n - j));
+}
+
 using DotFn = float (*)(const float*, const float*, int64_t);
 using AxpyFn = void (*)(float, const float*, float*, int64_t);
 
@@ -78,13 +119,18 @@ void rows_dot(int64_t rows, int64_t K, const float* A, int64_t lda, const float*
   });
 }
 
-// y[j] (contiguous, n of them) = beta*y + sum_k x[k] * A[k, j] (rows of A contiguous, lda).
+// y[j] (contiguous, n of them) = beta*y + sum_k x[k] * A[k, j] (rows of A contiguous, lda):
+// by columns_avx2 (avx2 and x contiguous), else by K axpy passes.
 void rows_axpy(int64_t n, int64_t K, const float* A, int64_t lda, const float* x, int64_t incx,
-               float beta, float* y, AxpyFn axpy) {
+               float beta, float* y, AxpyFn axpy, bool avx2) {
   const int64_t grain = std::max<int64_t>(64, kMinChunkWork / std::max<int64_t>(K, 1));
   parallel_for(0, n, grain, [&](int64_t j0, int64_t j1) {
     float* yy = y + j0;
     const int64_t len = j1 - j0;
+    if (avx2 && incx == 1) {
+      columns_avx2(len, K, A + j0, lda, x, beta, yy);
+      return;
+    }
     if (beta == 0.f) {
       for (int64_t j = 0; j < len; ++j) yy[j] = 0.f;
     } else if (beta != 1.f) {
@@ -117,7 +163,7 @@ bool sgemv_dispatch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
     if (!trans_a)
       rows_dot(M, K, A, lda, x, beta, C, ldc, dot);  // C[i] = A[i,:] . x
     else if (ldc == 1 || M == 1)
-      rows_axpy(M, K, A, lda, x, 1, beta, C, axpy);  // C = A^T x
+      rows_axpy(M, K, A, lda, x, 1, beta, C, axpy, avx2);  // C = A^T x
     else
       return false;
     return true;
@@ -127,7 +173,7 @@ bool sgemv_dispatch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   if (trans_b)
     rows_dot(N, K, B, ldb, a, beta, C, 1, dot);  // C[j] = B[j,:] . a
   else
-    rows_axpy(N, K, B, ldb, a, 1, beta, C, axpy);  // C += a[k] * B[k,:]
+    rows_axpy(N, K, B, ldb, a, 1, beta, C, axpy, avx2);  // C += a[k] * B[k,:]
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
 
 using namespace ember::kernels;
@@ -21,10 +22,11 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
                                                               {1, 30, 256},
                                                               {784, 1, 256},
                                                               {9, 1, 33},
-                                                              {1, 130, 7}}) {
+                                                              {1, 130, 7},
+                                                              {1, 203, 40}}) {
       for (int ta = 0; ta < 2; ++ta)
         for (int tb = 0; tb < 2; ++tb)
-          for (float beta : {0.f, 1.f}) {
+          for (float beta : {0.f, 1.f, 0.5f}) {
             const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
             std::vector<float> A(static_cast<size_t>((ta ? K : M) * lda)),
                 B(static_cast<size_t>((tb ? N : K) * ldb)), C(static_cast<size_t>(M * ldc)), R;
@@ -46,6 +48,27 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
     }
   }
   force_isa(detected_isa());
+}
+
+// A row vector times a matrix (C = a B, M == 1) splits C's columns over the threads; each
+// column is the same chain of fused multiply-adds wherever its chunk starts, so 1 and 2 threads
+// give the same bits (203 columns: 64-column blocks, 8-column blocks and a masked last one).
+TEST(Gemv, RowVectorProductIsBitIdenticalAcrossThreadCounts) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  const int64_t N = 203, K = 700;
+  std::vector<float> a(K), B(static_cast<size_t>(K * N));
+  for (auto& v : a) v = dist(rng);
+  for (auto& v : B) v = dist(rng);
+  std::vector<float> c1(N), c2(N);
+  const int before = ember::get_num_threads();
+  ember::set_num_threads(1);
+  sgemm(false, false, 1, N, K, a.data(), K, B.data(), N, 0.f, c1.data(), N);
+  ember::set_num_threads(2);
+  sgemm(false, false, 1, N, K, a.data(), K, B.data(), N, 0.f, c2.data(), N);
+  ember::set_num_threads(before);
+  for (int64_t j = 0; j < N; ++j)
+    ASSERT_EQ(c1[static_cast<size_t>(j)], c2[static_cast<size_t>(j)]) << j;
 }
 
 #include "kernels/convert.hpp"
