@@ -106,7 +106,8 @@ std::vector<Case> sgemm_cases() {
   const int64_t sizes[][3] = {
       {1, 1, 1},     {1, 7, 1},     {7, 1, 17},   {6, 16, 8},    {17, 33, 7},
       {33, 17, 255}, {255, 30, 64}, {13, 257, 5}, {64, 64, 300}, {100, 40, 513},
-      {257, 33, 17}, {40, 100, 37},  // packed A: N > 64 columns, K past 8-blocks
+      {257, 33, 17}, {40, 100, 37},  // A in place: N within 8 column panels
+      {40, 300, 37},                 // packed A: N past 8 panels of 32, K past 8-blocks
       {30, 70, 603}};  // B read in place over 3 K slices; B^T's last panel 8-column blocks + 6
   for (const auto& s : sizes)
     for (int t = 0; t < 4; ++t)
