@@ -260,9 +260,10 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
                 int64_t n1, const T* shared_b) {
   const int64_t mr = g.mr, nr = g.nr, K = p.K;
   // A is read in place (the micro-kernel takes any strides) unless it is reused across more
-  // than 8 column panels, where packing it pays for itself (at 8 panels of 16, a Linear's
-  // 1000x784 x (128x784)^T, reading it in place was faster: inference 0.126 -> 0.113 s).
-  const bool pack_a_blocks = (n1 - n0) > 8 * nr;
+  // column panels than that saves: 8 for a row-major A (at 8 panels of 16, a Linear's
+  // 1000x784 x (128x784)^T, reading it in place was faster: inference 0.126 -> 0.113 s), 4 for
+  // op(A) = A^T, whose in-place reads take a new cache line at every k.
+  const bool pack_a_blocks = (n1 - n0) > (p.trans_a ? 4 : 8) * nr;
   // So is a row-major op(B) under few row panels: its copy would cost about as much as the
   // arithmetic it feeds (a weight gradient g^T x with 30 rows reads each packed float only 3 or 5
   // times). Only a last panel narrower than nr is packed, zero-padded. Not where B's rows lie a
