@@ -155,10 +155,9 @@ def w_cnn(d):
 
 def w_inference(d):
     tx, ty, vx, vy = d["full_flat"]
-    model = d.get("trained_mlp")
-    if model is None:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    if "trained_mlp" not in d:  # --only inference: train the MLP first, as bench_workloads does
+        w_mlp(d)
+    model = d["trained_mlp"]
     with torch.no_grad():
         for i in range(0, len(tx), 1000):
             model(tx[i:i + 1000]).argmax(1)
