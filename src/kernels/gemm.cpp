@@ -1,10 +1,11 @@
 // sgemm/dgemm: the blocked driver, the portable micro-kernels, and the choice of instruction set.
 //
 // The driver's loops: columns of C in blocks (op(B) packed for all of K into nr-wide panels,
-// once per call when it fits in kPackedBLimit), K in kc slices, rows in mc blocks (op(A)'s block
-// packed into mr-high panels when many column panels reuse it, else read in place), then the
-// mr x nr register tiles. The summation order of every C element is fixed: kc slices in order, k
-// in order within a slice, so how rows or columns are split among threads never changes a bit.
+// once per call when it fits in kPackedBLimit; a row-major B under few row panels read in place
+// instead), K in kc slices, rows in mc blocks (op(A)'s block packed into mr-high panels when
+// many column panels reuse it, else read in place), then the mr x nr register tiles. The summation
+// order of every C element is fixed: kc slices in order, k in order within a slice, so how rows or
+// columns are split among threads never changes a bit.
 //
 // Packing buffers are per thread, 64-byte aligned and grow-only, so a steady stream of calls
 // allocates nothing. The shared packed B (up to kPackedBLimit elements) lives in the caller's.
@@ -252,9 +253,10 @@ constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// C[m0:m1, n0:n1] of the problem, on the calling thread. B is packed with all of K at once:
+// C[m0:m1, n0:n1] of the problem, on the calling thread. A packed B holds all of K at once:
 // panel q of a packed column block at q*K*nr, its k slice [pc, pc+kc) at + pc*nr. `shared_b`,
-// when not null, is op(B) packed that way for the columns [n0, n1); otherwise B is packed here.
+// when not null, is op(B) packed that way for the columns [n0, n1); otherwise B is packed here,
+// or read in place (b_in_place below).
 template <class T>
 void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t m1, int64_t n0,
                 int64_t n1, const T* shared_b) {
@@ -342,9 +344,9 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
   const int64_t K = p.K;
   std::atomic<int64_t> next{0};
   // Rows when C has many of them (or at least as many as columns): every unit then reads all of
-  // op(B), packed once. Columns when it has few, where every unit reads all of op(A) and packs
-  // only its own columns of B (a weight gradient's 30 x 784 = g^T x reads x once instead of
-  // once per unit of 6 rows).
+  // op(B), packed once. Columns when it has few, where every unit reads all of op(A) and only
+  // its own columns of B, packed or in place (a weight gradient's 30 x 784 = g^T x reads x once
+  // instead of once per unit of 6 rows).
   const int64_t row_panels = (M + g.mr - 1) / g.mr;
   if (row_panels >= 4 * threads || (row_panels >= 2 * threads && M >= N)) {
     // Rows: pack op(B) once, here, for everyone, when it fits.

@@ -7,10 +7,11 @@
 // (i,k) at A[k*lda + i]; likewise B with ldb. C's element (i,j) is at C[i*ldc + j]. With beta 0
 // C's old contents are never read (NaN in C does not leak into the result).
 //
-// The fast sgemm/dgemm pack panels of op(A) and op(B) into aligned per-thread buffers and run a
-// register-blocked micro-kernel (AVX-512F or AVX2+FMA when the CPU has it, else portable C++). Work
-// is split over rows or columns of C, never over K, and every element of C is summed in the same
-// order whatever the thread count or the split, so results are bit-identical for any number of
+// The fast sgemm/dgemm pack panels of op(A) and op(B) into aligned per-thread buffers where they
+// are reused enough to pay for the copy (else read them in place) and run a register-blocked
+// micro-kernel (AVX-512F or AVX2+FMA when the CPU has it, else portable C++). Work is split over
+// rows or columns of C, never over K, and every element of C is summed in the same order
+// whatever the thread count or the split, so results are bit-identical for any number of
 // threads.
 #include <cstdint>
 #include <type_traits>

@@ -65,15 +65,17 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* a, 
 }
 
 // y[j] for j < n: y0 + sum over k < K of x[k] * A[k * lda + j], y0 = 0, y[j] or beta * y[j] as
-// beta is 0, 1 or other. Each column is one fma chain in k order (as K axpy passes give), kept
-// in registers across all of K: V vectors of 8 columns at a time, A read once and y written
-// once, where K axpy passes would load and store y K times.
-template <int V>
+// beta is 0, 1 or other. Each column is one fma chain in k order (the vector part of K axpy
+// passes gives the same), kept in registers across all of K: V vectors of 8 columns at a time,
+// A read once and y written once, where K axpy passes would load and store y K times. Masked:
+// one vector whose loads and store stop at the mask's lanes.
+template <int V, bool Masked>
 __attribute__((target("avx2,fma"), always_inline)) inline void columns_block_avx2(
     int64_t K, const float* A, int64_t lda, const float* x, float beta, float* y, __m256i mask) {
+  static_assert(!Masked || V == 1);
   __m256 acc[V];
   for (int v = 0; v < V; ++v) {
-    const __m256 old = V == 1 ? _mm256_maskload_ps(y, mask) : _mm256_loadu_ps(y + 8 * v);
+    const __m256 old = Masked ? _mm256_maskload_ps(y, mask) : _mm256_loadu_ps(y + 8 * v);
     acc[v] = beta == 0.f   ? _mm256_setzero_ps()
              : beta == 1.f ? old
                            : _mm256_mul_ps(_mm256_set1_ps(beta), old);
@@ -83,10 +85,10 @@ __attribute__((target("avx2,fma"), always_inline)) inline void columns_block_avx
     const float* a = A + k * lda;
     for (int v = 0; v < V; ++v)
       acc[v] = _mm256_fmadd_ps(
-          xk, V == 1 ? _mm256_maskload_ps(a, mask) : _mm256_loadu_ps(a + 8 * v), acc[v]);
+          xk, Masked ? _mm256_maskload_ps(a, mask) : _mm256_loadu_ps(a + 8 * v), acc[v]);
   }
   for (int v = 0; v < V; ++v) {
-    if (V == 1) {
+    if (Masked) {
       _mm256_maskstore_ps(y, mask, acc[v]);
     } else {
       _mm256_storeu_ps(y + 8 * v, acc[v]);
@@ -94,14 +96,15 @@ __attribute__((target("avx2,fma"), always_inline)) inline void columns_block_avx
   }
 }
 
-// The above for n columns: 64 at a time, then 8 (masked: the loads and the store stop at n).
+// The above for n columns: 64 at a time, then 8, then a masked last vector that stops at n.
 __attribute__((target("avx2,fma"))) void columns_avx2(int64_t n, int64_t K, const float* A,
                                                       int64_t lda, const float* x, float beta,
                                                       float* y) {
   const __m256i all = first_lanes(8);
   int64_t j = 0;
-  for (; j + 64 <= n; j += 64) columns_block_avx2<8>(K, A + j, lda, x, beta, y + j, all);
-  for (; j < n; j += 8) columns_block_avx2<1>(K, A + j, lda, x, beta, y + j, first_lanes(n - j));
+  for (; j + 64 <= n; j += 64) columns_block_avx2<8, false>(K, A + j, lda, x, beta, y + j, all);
+  for (; j + 8 <= n; j += 8) columns_block_avx2<1, false>(K, A + j, lda, x, beta, y + j, all);
+  if (j < n) columns_block_avx2<1, true>(K, A + j, lda, x, beta, y + j, first_lanes(n - j));
 }
 
 using DotFn = float (*)(const float*, const float*, int64_t);

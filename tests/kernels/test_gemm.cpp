@@ -106,9 +106,9 @@ std::vector<Case> sgemm_cases() {
   const int64_t sizes[][3] = {
       {1, 1, 1},     {1, 7, 1},     {7, 1, 17},   {6, 16, 8},    {17, 33, 7},
       {33, 17, 255}, {255, 30, 64}, {13, 257, 5}, {64, 64, 300}, {100, 40, 513},
-      {257, 33, 17}, {40, 100, 37},  // A in place: N within 8 column panels
+      {257, 33, 17}, {40, 100, 37},  // row-major A in place at 8 panels of 16 (7 at nr 16)
       {40, 300, 37},                 // packed A: N past 8 panels of 32, K past 8-blocks
-      {30, 70, 603}};  // B read in place over 3 K slices; B^T's last panel 8-column blocks + 6
+      {30, 70, 603}};  // row-major B in place over 3 K slices, its last 6 columns packed
   for (const auto& s : sizes)
     for (int t = 0; t < 4; ++t)
       for (float beta : {0.0f, 1.0f})
