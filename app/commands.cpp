@@ -293,10 +293,9 @@ int run_eval(const EvalOptions& o) {
   const std::int64_t size = o.resize && !t.model.empty() && t.height == t.width ? t.height : 0;
   const data::DataSplit split = data::load_dataset(o.data, o.resize, size);
   if (!t.model.empty()) {  // the data must be what the model was trained to tell apart
-    const json trained = t.classes, here = split.valid.classes;
-    if (trained != here) {
-      throw Error(o.weights + " was trained on the classes " + utf8_json(trained) + ", " + o.data +
-                  " has " + utf8_json(here));
+    if (t.classes != split.valid.classes) {
+      throw Error(o.weights + " was trained on the classes " + utf8_json(t.classes) + ", " +
+                  o.data + " has " + utf8_json(split.valid.classes));
     }
     if (split.valid.images.size(1) != t.height || split.valid.images.size(2) != t.width) {
       throw Error(o.weights + " was trained on " + std::to_string(t.height) + "x" +

@@ -70,9 +70,6 @@ std::atomic<Isa>& isa_setting() {
 // ---- portable micro-kernels: micro_tile with 16-byte vectors (SSE2 on x86), a plain multiply
 // and add (the compiler may fuse them where the baseline has FMA; the tests allow either) ----
 
-using Floats4 = float __attribute__((vector_size(16)));
-using Doubles2 = double __attribute__((vector_size(16)));
-
 struct PlainMadd {
   template <class V, class T>
   static void madd(V& acc, T a, const V& b) {

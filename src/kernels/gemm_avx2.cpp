@@ -19,13 +19,10 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
+#include "kernels/gemm_micro.hpp"
+
 namespace ember::kernels {
 namespace {
-
-using Floats8 = float __attribute__((vector_size(32)));
-using Doubles4 = double __attribute__((vector_size(32)));
-using Floats16 = float __attribute__((vector_size(64)));
-using Doubles8 = double __attribute__((vector_size(64)));
 
 // acc = a * b + acc, one rounding per lane; the 64-byte vectors as two ymm halves.
 struct Fma {
@@ -50,15 +47,6 @@ struct Fma {
     std::memcpy(&acc, h, sizeof(h));
   }
 };
-
-}  // namespace
-}  // namespace ember::kernels
-
-#include "kernels/gemm_micro.hpp"
-
-namespace ember::kernels {
-
-namespace {
 
 // The 8x8 block r[i][k] (row i, column k) -> c[k][i], in registers.
 inline void transpose8x8(const __m256 r[8], __m256 c[8]) {

@@ -20,11 +20,10 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 
+#include "kernels/gemm_micro.hpp"
+
 namespace ember::kernels {
 namespace {
-
-using Floats16 = float __attribute__((vector_size(64)));
-using Doubles8 = double __attribute__((vector_size(64)));
 
 // acc = a * b + acc, one rounding per lane.
 struct Fma {
@@ -38,8 +37,6 @@ struct Fma {
 
 }  // namespace
 }  // namespace ember::kernels
-
-#include "kernels/gemm_micro.hpp"
 
 #pragma GCC pop_options
 

@@ -26,6 +26,15 @@ namespace ember::kernels {
 // instance into the AVX2 file or the other way round.
 namespace {
 
+// The vectors of each path: 16 bytes (portable), 32 (AVX2), 64 (AVX-512, and the AVX-512
+// geometry compiled for AVX2 as pairs of ymm registers).
+using Floats4 = float __attribute__((vector_size(16)));
+using Doubles2 = double __attribute__((vector_size(16)));
+using Floats8 = float __attribute__((vector_size(32)));
+using Doubles4 = double __attribute__((vector_size(32)));
+using Floats16 = float __attribute__((vector_size(64)));
+using Doubles8 = double __attribute__((vector_size(64)));
+
 // One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
 // vector of T; row k of b's NR columns is at b + k * ldb. Fma::madd(acc, a, b)
 // sets acc = a * b + acc with one rounding, a a scalar broadcast to every lane.
