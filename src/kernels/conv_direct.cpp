@@ -14,6 +14,7 @@
 #include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/pool.hpp"
+#include "kernels/pool_avx2.hpp"
 
 namespace ember::kernels {
 namespace {
@@ -44,10 +45,11 @@ template <bool kVec>
   }
 }
 
-// Where output row oh of channel o goes. Plain: y [n][O][Ho][Wo]. Pooled (code not null): a row
-// pair's outputs go to `rows` [O][2][Wo] (8 floats spare), which `pool_rows` pools, all channels
-// in one call, into `pooled` [O][Wo/2] and `codes`, then copies into the pooled y
-// [n][O][Ho/2][Wo/2] and its codes; the full-size output is never stored.
+// Where output row oh of channel o goes. Plain: y [n][O][Ho][Wo]. Pooled (code not null), on the
+// plain path: a row pair's outputs go to `rows` [O][2][Wo] (8 floats spare), which `pool_rows`
+// pools, all channels in one call, into `pooled` [O][Wo/2] and `codes`, then copies into the
+// pooled y [n][O][Ho/2][Wo/2] and its codes; the full-size output is never stored. (The AVX2 path
+// pools in registers, forward_pooled_pair, with `rows` as its [O][2][8] buffer.)
 struct Outputs {
   float* y;
   std::uint8_t* code;
@@ -73,9 +75,10 @@ struct Outputs {
   }
 };
 
-// dy row oh of channel o. Plain: dy [n][O][Ho][Wo]. Pooled: dy is the pooled gradient, and the
-// row pair is rebuilt in `rows` [2][Wo] when oh is even: each window's gradient at the place its
-// code names, zeros elsewhere (what max_pool2d_2x2_backward_plane writes).
+// dy row oh of channel o. Plain: dy [n][O][Ho][Wo]. Pooled: dy is the pooled gradient, and (on
+// the plain path; AVX2 rebuilds it in registers) the row pair is rebuilt in `rows` [2][Wo] when oh
+// is even: each window's gradient at the place its code names, zeros elsewhere (what
+// max_pool2d_2x2_backward_plane writes).
 struct Grads {
   const float* dy;
   const std::uint8_t* code;
@@ -153,12 +156,10 @@ void backward_generic(const float* x, const Grads& dy, const DirectGeometry& g, 
 // Where a whole-vector store of 8 outputs of row oh from column ow may go: `room` counts the
 // floats from there to the end of what the store may overwrite. A store may run into rows of the
 // same plane that are written again later (a masked store is slow on some CPUs, AMD's), never
-// further. Pooled: the channel's row pair (row 1 may not run into the next channel's pair).
-__attribute__((target("avx2"))) inline bool whole_store(const Outputs& outs, int64_t Ho, int64_t Wo,
-                                                        int64_t oh, int64_t ow) {
-  const int64_t room =
-      outs.code != nullptr ? (oh % 2 == 0 ? 2 * Wo : Wo) - ow : (Ho - oh) * Wo - ow;
-  return room >= 8;
+// further. (The pooled outputs take forward_pooled_pair instead.)
+__attribute__((target("avx2"))) inline bool whole_store(int64_t Ho, int64_t Wo, int64_t oh,
+                                                        int64_t ow) {
+  return (Ho - oh) * Wo - ow >= 8;
 }
 
 __attribute__((target("avx2,fma"))) inline void store_row(float* dst, __m256 v, bool whole,
@@ -188,7 +189,7 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
       for (int d = 0; d < 3; ++d) in[r][d] = _mm256_loadu_ps(r0 + r * Wq + ow + d);
     bool whole[kRows];
 #pragma GCC unroll 2
-    for (int r = 0; r < kRows; ++r) whole[r] = whole_store(outs, Ho, Wo, oh + r, ow);
+    for (int r = 0; r < kRows; ++r) whole[r] = whole_store(Ho, Wo, oh + r, ow);
     for (int64_t o = 0; o < O; ++o) {
       const float* f = w + 9 * o;
       __m256 acc[kRows];
@@ -206,6 +207,130 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
   }
 }
 
+// The first `count` (<= 4) floats of v at dst; all 4 when count >= 4.
+__attribute__((target("avx2"))) inline void store_first4(float* dst, __m128 v, int64_t count) {
+  if (count >= 4) {
+    _mm_storeu_ps(dst, v);
+    return;
+  }
+  if (count & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), v);
+    dst += 2;
+    v = _mm_movehl_ps(v, v);
+  }
+  if (count & 1) _mm_store_ss(dst, v);
+}
+
+// The first `count` (<= 4) floats at src, the rest 0.
+__attribute__((target("avx2"))) inline __m128 load_first4(const float* src, int64_t count) {
+  if (count >= 4) return _mm_loadu_ps(src);
+  if (count == 1) return _mm_load_ss(src);
+  const __m128 two = _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src));
+  return count == 2 ? two : _mm_movelh_ps(two, _mm_load_ss(src + 2));
+}
+
+// The first `count` (<= 4) of the 4 bytes of `bytes` (lowest first) at dst, and back.
+inline void store_first_bytes(std::uint8_t* dst, std::uint32_t bytes, int64_t count) {
+  if (count >= 4) {
+    __builtin_memcpy(dst, &bytes, 4);
+    return;
+  }
+  if (count & 2) {
+    __builtin_memcpy(dst, &bytes, 2);
+    dst += 2;
+    bytes >>= 16;
+  }
+  if (count & 1) *dst = static_cast<std::uint8_t>(bytes);
+}
+inline std::uint32_t load_first_bytes(const std::uint8_t* src, int64_t count) {
+  std::uint32_t bytes = 0;
+  if (count >= 4) {
+    __builtin_memcpy(&bytes, src, 4);
+    return bytes;
+  }
+  if (count & 2) {
+    std::uint16_t b2 = 0;
+    __builtin_memcpy(&b2, src, 2);
+    bytes = b2;
+  }
+  if (count & 1) bytes |= static_cast<std::uint32_t>(src[count & 2]) << (8 * (count & 2));
+  return bytes;
+}
+
+// The low / high 64-bit halves of each 128-bit lane of u and v, as pairs of floats.
+__attribute__((target("avx2"))) inline __m256 lo(__m256 u, __m256 v) {
+  return _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(u), _mm256_castps_pd(v)));
+}
+__attribute__((target("avx2"))) inline __m256 hi(__m256 u, __m256 v) {
+  return _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(u), _mm256_castps_pd(v)));
+}
+
+// Pooled (Ho and Wo even): output rows oh and oh + 1 of every channel, pooled 2x2 in registers.
+// Per 8 columns, each channel's two rows (the same FMA chains as forward_rows<2>, relu'd when
+// asked) go to acc [O][2][8] in L1; then channels two at a time: the 4 windows of each as the
+// lanes of pool4_avx2 (the pool kernels' rule), the maxima and codes stored straight into y and
+// code. No full-size row, no separate pooling pass.
+__attribute__((target("avx2,fma"))) void forward_pooled_pair(const float* r0, int64_t Wq,
+                                                             const float* w, const float* bias,
+                                                             const Outputs& outs, int64_t i,
+                                                             int64_t oh, float* acc) {
+  const int64_t O = outs.O, Wo = outs.Wo, PW = Wo / 2, plane = (outs.Ho / 2) * PW;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t ow = 0; ow < Wo; ow += 8) {
+    __m256 in[4][3];  // padded row oh + r, shifted by d columns
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 3
+      for (int d = 0; d < 3; ++d) in[r][d] = _mm256_loadu_ps(r0 + r * Wq + ow + d);
+    for (int64_t o = 0; o < O; ++o) {
+      const float* f = w + 9 * o;
+      __m256 a0 = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f), a1 = a0;
+#pragma GCC unroll 9
+      for (int k = 0; k < 9; ++k) {
+        const __m256 wk = _mm256_set1_ps(f[k]);
+        a0 = _mm256_fmadd_ps(wk, in[k / 3][k % 3], a0);
+        a1 = _mm256_fmadd_ps(wk, in[1 + k / 3][k % 3], a1);
+      }
+      if (outs.relu) {  // v > 0 ? v : 0, as relu() (a NaN gives 0)
+        a0 = _mm256_and_ps(a0, _mm256_cmp_ps(a0, zero, _CMP_GT_OQ));
+        a1 = _mm256_and_ps(a1, _mm256_cmp_ps(a1, zero, _CMP_GT_OQ));
+      }
+      _mm256_storeu_ps(acc + 16 * o, a0);
+      _mm256_storeu_ps(acc + 16 * o + 8, a1);
+    }
+    const int64_t count = std::min<int64_t>(4, (Wo - ow) / 2);  // windows from column ow
+    const int64_t at = (i * O) * plane + (oh / 2) * PW + ow / 2;
+    for (int64_t o = 0; o < O; o += 2) {
+      const int64_t o2 = std::min(o + 1, O - 1);  // an odd last channel pooled beside itself
+      const float* p = acc + 16 * o;
+      const float* p2 = acc + 16 * o2;
+      // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
+      const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
+      const __m256 od = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0xDD);
+      const __m256 e2 = _mm256_shuffle_ps(_mm256_loadu_ps(p2), _mm256_loadu_ps(p2 + 8), 0x88);
+      const __m256 od2 = _mm256_shuffle_ps(_mm256_loadu_ps(p2), _mm256_loadu_ps(p2 + 8), 0xDD);
+      // e = [a0 a1 c0 c1 | a2 a3 c2 c3], od the same of b, d: pairs of 64 bits -> lanes
+      // [o: w0 w1, o2: w0 w1 | o: w2 w3, o2: w2 w3]
+      __m256i k;
+      const __m256 m = pool4_avx2(lo(e, e2), lo(od, od2), hi(e, e2), hi(od, od2), k);
+      // -> [o: w0..w3 | o2: w0..w3]
+      const __m256 mo = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+      k = _mm256_permute4x64_epi64(k, 0xD8);
+      const __m128i words =
+          _mm_packus_epi32(_mm256_castsi256_si128(k), _mm256_extracti128_si256(k, 1));
+      const auto bytes =
+          static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
+      store_first4(outs.y + at + o * plane, _mm256_castps256_ps128(mo), count);
+      store_first_bytes(outs.code + at + o * plane, static_cast<std::uint32_t>(bytes), count);
+      if (o2 != o) {
+        store_first4(outs.y + at + o2 * plane, _mm256_extractf128_ps(mo, 1), count);
+        store_first_bytes(outs.code + at + o2 * plane, static_cast<std::uint32_t>(bytes >> 32),
+                          count);
+      }
+    }
+  }
+}
+
 __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const float* w,
                                                       const float* bias, const DirectGeometry& g,
                                                       int64_t n, const Outputs& outs,
@@ -213,6 +338,13 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   const Plane q(g);
   const int64_t Ho = g.Ho();
   pad_images<true>(x, g, n, padded);
+  if (outs.code != nullptr) {  // Ho even
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t oh = 0; oh < Ho; oh += 2)
+        forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh,
+                            outs.rows);
+    return;
+  }
   const __m256i mask = first_lanes(g.Wo() % 8);
   for (int64_t i = 0; i < n; ++i) {
     int64_t oh = 0;
@@ -234,14 +366,15 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-// One row's step of the weight gradient: dy's 8 columns from ow times the 9 shifted input
-// vectors (rows r0, r0 + Wq, r0 + 2 Wq) into c[0..8], dy itself into c[9]. Lanes past Wo read dy
-// as 0, so the (finite) image values there add nothing.
-__attribute__((target("avx2,fma"), always_inline)) inline void dw_row_step(
-    __m256* c, const float* r0, int64_t Wq, const float* d, int64_t ow, int64_t Wo, __m256i mask) {
+// One row's step of the weight gradient: v (dy's 8 columns from ow) times the 9 shifted input
+// vectors (rows r0, r0 + Wq, r0 + 2 Wq) into c[0..8], v itself into c[9]. The callers give lanes
+// past Wo as 0, so the (finite) image values there add nothing.
+__attribute__((target("avx2,fma"), always_inline)) inline void dw_row_step(__m256* c,
+                                                                           const float* r0,
+                                                                           int64_t Wq, __m256 v,
+                                                                           int64_t ow) {
   const float* r1 = r0 + Wq;
   const float* r2 = r1 + Wq;
-  const __m256 v = ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask);
   c[9] = _mm256_add_ps(c[9], v);
   c[0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow), c[0]);
   c[1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 1), c[1]);
@@ -267,8 +400,31 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t oh = 0; oh < Ho; ++oh) {
         const float* r = padded + i * q.size() + oh * q.Wq;
+        if (dy.code != nullptr) {  // Ho, Wo even: row oh of dy rebuilt in registers
+          const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
+          for (int64_t ow = 0; ow < Wo; ow += 8) {
+            const int64_t count = std::min<int64_t>(4, (Wo - ow) / 2);  // windows from ow
+            const __m256 gp = _mm256_zextps128_ps256(load_first4(dy.dy + at + ow / 2, count));
+            const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi32_si128(
+                static_cast<int>(load_first_bytes(dy.code + at + ow / 2, count))));
+            __m256 a, b, cc, d;  // each window's gradient to the element its code names
+            unpool4_avx2(gp, k, a, b, cc, d);
+            if (oh % 2 != 0) {
+              a = cc;
+              b = d;
+            }
+            // [a0 b0 a1 b1 a2 b2 a3 b3]: the row's 8 columns
+            const __m256 v =
+                _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+            dw_row_step(c, r, q.Wq, v, ow);
+          }
+          continue;
+        }
         const float* d = dy.row(i, o, oh);
-        for (int64_t ow = 0; ow < Wo; ow += 8) dw_row_step(c, r, q.Wq, d, ow, Wo, mask);
+        for (int64_t ow = 0; ow < Wo; ow += 8)
+          dw_row_step(c, r, q.Wq,
+                      ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask),
+                      ow);
       }
     }
     for (int k = 0; k < 10; ++k) dwb[10 * o + k] = lane_sum(c[k]);
@@ -291,8 +447,9 @@ int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n) 
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
                                     const DirectGeometry& g, int64_t n, float* y, float* scratch,
                                     std::uint8_t* pool_code, bool relu) {
-  // pooled: rows [O][2][Wo] (+8), then the pooled rows [O][Wo/2] (+8), then their codes
-  const int64_t rows = 2 * g.O * g.Wo() + 8, pooled = g.O * (g.Wo() / 2) + 8;
+  // pooled: rows [O][2][Wo] (+8) (the AVX2 path: [O][2][8]), then the pooled rows [O][Wo/2]
+  // (+8), then their codes
+  const int64_t rows = 2 * g.O * std::max<int64_t>(g.Wo(), 8) + 8, pooled = g.O * (g.Wo() / 2) + 8;
   float* buf =
       pool_code != nullptr ? row_buffer(rows + pooled + (g.O * (g.Wo() / 2) + 3) / 4) : nullptr;
   const Outputs out{y,

@@ -44,15 +44,46 @@ __attribute__((target("avx2,fma"))) inline void store_codes(__m256i code, int n,
                                                             std::uint8_t* dst) {
   const __m128i words =
       _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1));
-  const auto bytes =
-      static_cast<unsigned long long>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
-  __builtin_memcpy(dst, &bytes, static_cast<unsigned>(n));
+  auto bytes = static_cast<unsigned long long>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
+  // fixed-size copies (a memcpy of a variable count is a library call)
+  if (n >= 8) {
+    __builtin_memcpy(dst, &bytes, 8);
+    return;
+  }
+  if (n & 4) {
+    __builtin_memcpy(dst, &bytes, 4);
+    dst += 4;
+    bytes >>= 32;
+  }
+  if (n & 2) {
+    __builtin_memcpy(dst, &bytes, 2);
+    dst += 2;
+    bytes >>= 16;
+  }
+  if (n & 1) *dst = static_cast<std::uint8_t>(bytes);
 }
 
 // The inverse: n (<= 8) bytes at src as int32 lanes (the rest 0).
 __attribute__((target("avx2,fma"))) inline __m256i load_codes(const std::uint8_t* src, int n) {
   unsigned long long bytes = 0;
-  __builtin_memcpy(&bytes, src, static_cast<unsigned>(n));
+  if (n >= 8) {
+    __builtin_memcpy(&bytes, src, 8);
+  } else {  // fixed-size copies, as in store_codes
+    int at = 0;
+    if (n & 4) {
+      unsigned b4 = 0;
+      __builtin_memcpy(&b4, src, 4);
+      bytes = b4;
+      at = 4;
+    }
+    if (n & 2) {
+      unsigned short b2 = 0;
+      __builtin_memcpy(&b2, src + at, 2);
+      bytes |= static_cast<unsigned long long>(b2) << (8 * at);
+      at += 2;
+    }
+    if (n & 1) bytes |= static_cast<unsigned long long>(src[at]) << (8 * at);
+  }
   return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
 }
 
