@@ -38,7 +38,9 @@ struct Sizes {
         Wp(2 * g.TW() + 2),
         Ho(g.Ho()),
         Wo(g.Wo()),
+        Ws((Wp + 7) / 8 * 8),
         Wr(Wp + 16) {}
+  int64_t Ws;  // row stride of the padded plane: Wp rounded up to whole vectors
   int64_t Wr;  // width of the scratch rows: 16 spare floats for whole-vector reads past the end
 };
 
@@ -64,7 +66,7 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   r.V = s;
   r.M = r.V + 16 * g.C * T;
   r.plane = r.M + 16 * g.O * T;
-  r.rows = r.plane + z.Hp * z.Wp;
+  r.rows = r.plane + z.Hp * z.Ws;
   return r;
 }
 
@@ -86,35 +88,6 @@ __attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, 
   const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
   lo = _mm256_permute2f128_ps(l, h, 0x20);
   hi = _mm256_permute2f128_ps(l, h, 0x31);
-}
-
-// The column step of the input transform on one row t of a tile row (t has 16 readable floats
-// past its 2 TW + 2): v0..v3[tx] = t[2tx] - t[2tx+2], t[2tx+1] + t[2tx+2], t[2tx+2] - t[2tx+1],
-// t[2tx+1] - t[2tx+3], as the scalar loop. `room`: floats writable from each v (past TW they
-// hold columns the caller writes later or clears): whole-vector stores where it allows, since a
-// masked store is slow on some CPUs (AMD).
-__attribute__((target("avx2,fma"))) void input_columns_avx2(const float* t, int64_t TW,
-                                                            int64_t room, float* v0, float* v1,
-                                                            float* v2, float* v3) {
-  for (int64_t tx = 0; tx < TW; tx += 8) {
-    __m256 e0, o0, e1, o1;
-    deinterleave(_mm256_loadu_ps(t + 2 * tx), _mm256_loadu_ps(t + 2 * tx + 8), e0, o0);
-    deinterleave(_mm256_loadu_ps(t + 2 * tx + 2), _mm256_loadu_ps(t + 2 * tx + 10), e1, o1);
-    const __m256 r0 = _mm256_sub_ps(e0, e1), r1 = _mm256_add_ps(o0, e1), r2 = _mm256_sub_ps(e1, o0),
-                 r3 = _mm256_sub_ps(o0, o1);
-    if (tx + 8 <= room) {
-      _mm256_storeu_ps(v0 + tx, r0);
-      _mm256_storeu_ps(v1 + tx, r1);
-      _mm256_storeu_ps(v2 + tx, r2);
-      _mm256_storeu_ps(v3 + tx, r3);
-    } else {
-      const __m256i k = first_lanes(TW - tx);
-      _mm256_maskstore_ps(v0 + tx, k, r0);
-      _mm256_maskstore_ps(v1 + tx, k, r1);
-      _mm256_maskstore_ps(v2 + tx, k, r2);
-      _mm256_maskstore_ps(v3 + tx, k, r3);
-    }
-  }
 }
 
 // Stores lo, hi (16 floats) at dst, only the first `count` of them; whole vectors where dst + 16
@@ -252,7 +225,7 @@ __attribute__((target("avx2,fma"))) void grad_input_columns_avx2(const float* v0
                                                                  int64_t TW, float* q) {
   const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
   __m256 carry2 = _mm256_setzero_ps(), carry3 = _mm256_setzero_ps();  // c2, c3 of tile tx - 1
-  float last2 = 0.0f, last3 = 0.0f;
+  float last2 = 0.0f, last3 = 0.0f;                                   // c2, c3 of the last tile
   for (int64_t tx = 0; tx < TW; tx += 8) {
     const __m256 keep = _mm256_castsi256_ps(first_lanes(TW - tx));  // lanes past TW read as 0
     const __m256 a = _mm256_and_ps(_mm256_loadu_ps(v0 + tx), keep);
@@ -279,19 +252,100 @@ __attribute__((target("avx2,fma"))) void grad_input_columns_avx2(const float* v0
       last3 = l3[TW - tx - 1];
     }
   }
-  q[2 * TW] = last2;
-  q[2 * TW + 1] = last3;
+  // with TW % 8 != 0 the last vectors already wrote these (lanes past TW read as 0) and zeros
+  // after them; else columns 2 TW, 2 TW + 1 and 6 zeros as one vector
+  if (TW % 8 == 0) _mm256_storeu_ps(q + 2 * TW, _mm256_setr_ps(last2, last3, 0, 0, 0, 0, 0, 0));
+}
+
+// Lanes l with 0 <= first + l < W set: the columns of a row that lie inside the image.
+__attribute__((target("avx2"))) inline __m256i columns_inside(int64_t first, int64_t W) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const auto clamp = [](int64_t v) { return static_cast<int>(v < -1 ? -1 : v > 8 ? 8 : v); };
+  return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(clamp(W - first)), lane),
+                          _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(clamp(-first - 1))));
+}
+
+// 8 floats of an image row (null: a padding row) from column `first`: zero outside the image
+// (`inside` = columns_inside(first, W)), which is never read there (a masked load).
+__attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int64_t first,
+                                                          __m256i inside) {
+  if (row == nullptr) return _mm256_setzero_ps();
+  return _mm256_maskload_ps(row + first, inside);
+}
+
+// V for images [0, n) (AVX2): per channel and tile row, 8 tiles at a time straight from the
+// image's rows, padding as zero lanes (no bordered copy, no row buffers): the row step t = B^T d
+// on the columns from 2 tx, 2 tx + 8, 2 tx + 2 and 2 tx + 10, then the column step on their
+// even/odd columns, as input_columns_avx2 does from a row. The scalar loops' arithmetic (a
+// padding zero enters the same sums).
+__attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
+                                                              const WinogradGeometry& g, int64_t n,
+                                                              float* V) {
+  const Sizes z(g);
+  const int64_t T = row_stride(n * z.tiles), C = g.C, H = g.H, W = g.W;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* img = x + (i * C + c) * H * W;
+      for (int64_t ty = 0; ty < z.TH; ++ty) {
+        const float* rows[4];  // padded rows 2 ty .. 2 ty + 3 (null: padding)
+        for (int r = 0; r < 4; ++r) {
+          const int64_t h = 2 * ty + r - g.ph;
+          rows[r] = h >= 0 && h < H ? img + h * W : nullptr;
+        }
+        const int64_t col = i * z.tiles + ty * z.TW, room = T - col;
+        for (int64_t tx = 0; tx < z.TW; tx += 8) {
+          const int64_t first = 2 * tx - g.pw;  // image column of padded column 2 tx
+          // the row step at padded columns 2 tx + at: t0..t3 = d0 - d2, d1 + d2, d2 - d1, d1 - d3
+          __m256 t[4][4];  // [column offset 0, 8, 2, 10][row of the step]
+          const int64_t offsets[4] = {0, 8, 2, 10};
+          for (int k = 0; k < 4; ++k) {
+            const int64_t at = first + offsets[k];
+            const __m256i inside = columns_inside(at, W);
+            const __m256 d0 = load_inside(rows[0], at, inside);
+            const __m256 d1 = load_inside(rows[1], at, inside);
+            const __m256 d2 = load_inside(rows[2], at, inside);
+            const __m256 d3 = load_inside(rows[3], at, inside);
+            t[k][0] = _mm256_sub_ps(d0, d2);
+            t[k][1] = _mm256_add_ps(d1, d2);
+            t[k][2] = _mm256_sub_ps(d2, d1);
+            t[k][3] = _mm256_sub_ps(d1, d3);
+          }
+          const __m256i keep = first_lanes(z.TW - tx);
+          for (int r = 0; r < 4; ++r) {
+            __m256 e0, o0, e1, o1;
+            deinterleave(t[0][r], t[1][r], e0, o0);
+            deinterleave(t[2][r], t[3][r], e1, o1);
+            const __m256 v[4] = {_mm256_sub_ps(e0, e1), _mm256_add_ps(o0, e1),
+                                 _mm256_sub_ps(e1, o0), _mm256_sub_ps(o0, o1)};
+            for (int j = 0; j < 4; ++j) {
+              float* dst = V + ((4 * r + j) * C + c) * T + col + tx;
+              // whole vectors where the floats past TW are written later or are padding
+              if (tx + 8 <= room) {
+                _mm256_storeu_ps(dst, v[j]);
+              } else {
+                _mm256_maskstore_ps(dst, keep, v[j]);
+              }
+            }
+          }
+        }
+      }
+    }
 }
 
 // V for images [0, n): per channel, the image in a zero-bordered plane, then per tile row
-// t = B^T d on whole rows, then the column step on even/odd columns.
+// t = B^T d on whole rows, then the column step on even/odd columns. (AVX2:
+// input_transform_avx2.)
 template <bool kVec>
 inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n,
                             const Scratch& s) {
+  if constexpr (kVec) {
+    input_transform_avx2(x, g, n, s.V);
+    return;
+  }
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), C = g.C;  // T: the row stride of V
   float* plane = s.plane;
-  std::fill(plane, plane + z.Hp * z.Wp, 0.0f);
+  std::fill(plane, plane + z.Hp * z.Ws, 0.0f);
   float* t0 = s.rows;
   float* t1 = t0 + z.Wr;
   float* t2 = t1 + z.Wr;
@@ -300,16 +354,12 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
     for (int64_t c = 0; c < C; ++c) {
       const float* img = x + (i * C + c) * g.H * g.W;
       for (int64_t h = 0; h < g.H; ++h)
-        if constexpr (kVec) {
-          copy_row(plane + (h + g.ph) * z.Wp + g.pw, img + h * g.W, g.W);
-        } else {
-          std::memcpy(plane + (h + g.ph) * z.Wp + g.pw, img + h * g.W, sizeof(float) * g.W);
-        }
+        std::memcpy(plane + (h + g.ph) * z.Ws + g.pw, img + h * g.W, sizeof(float) * g.W);
       for (int64_t ty = 0; ty < z.TH; ++ty) {
-        const float* __restrict r0 = plane + 2 * ty * z.Wp;
-        const float* __restrict r1 = r0 + z.Wp;
-        const float* __restrict r2 = r1 + z.Wp;
-        const float* __restrict r3 = r2 + z.Wp;
+        const float* r0 = plane + 2 * ty * z.Ws;
+        const float* r1 = r0 + z.Ws;
+        const float* r2 = r1 + z.Ws;
+        const float* r3 = r2 + z.Ws;
         for (int64_t k = 0; k < z.Wp; ++k) {
           t0[k] = r0[k] - r2[k];
           t1[k] = r1[k] + r2[k];
@@ -319,15 +369,11 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
         const int64_t col = i * z.tiles + ty * z.TW;
         const float* trow[4] = {t0, t1, t2, t3};
         for (int r = 0; r < 4; ++r) {
-          const float* __restrict t = trow[r];
-          float* __restrict v0 = s.V + ((4 * r + 0) * C + c) * T + col;
-          float* __restrict v1 = s.V + ((4 * r + 1) * C + c) * T + col;
-          float* __restrict v2 = s.V + ((4 * r + 2) * C + c) * T + col;
-          float* __restrict v3 = s.V + ((4 * r + 3) * C + c) * T + col;
-          if constexpr (kVec) {
-            input_columns_avx2(t, z.TW, T - col, v0, v1, v2, v3);
-            continue;
-          }
+          const float* t = trow[r];
+          float* v0 = s.V + ((4 * r + 0) * C + c) * T + col;
+          float* v1 = s.V + ((4 * r + 1) * C + c) * T + col;
+          float* v2 = s.V + ((4 * r + 2) * C + c) * T + col;
+          float* v3 = s.V + ((4 * r + 3) * C + c) * T + col;
           for (int64_t tx = 0; tx < z.TW; ++tx) {
             const float e0 = t[2 * tx], o0 = t[2 * tx + 1], e1 = t[2 * tx + 2], o1 = t[2 * tx + 3];
             v0[tx] = e0 - e1;
@@ -338,13 +384,8 @@ inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n
         }
       }
       // clear the interior again so the next plane's border is still zero
-      for (int64_t h = 0; h < g.H; ++h) {
-        if constexpr (kVec) {
-          zero_row(plane + (h + g.ph) * z.Wp + g.pw, g.W);
-        } else {
-          std::fill(plane + (h + g.ph) * z.Wp + g.pw, plane + (h + g.ph) * z.Wp + g.pw + g.W, 0.0f);
-        }
-      }
+      for (int64_t h = 0; h < g.H; ++h)
+        std::fill(plane + (h + g.ph) * z.Ws + g.pw, plane + (h + g.ph) * z.Ws + g.pw + g.W, 0.0f);
     }
 }
 
@@ -462,12 +503,64 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
     }
 }
 
+// dx for images [0, n) (AVX2; grad_input_transform has the plain loops): the column step by
+// grad_input_columns_avx2 (whole vectors, every float of q's
+// rows up to Ws defined), the row step on whole vectors of the plane's rows (Ws apart, the
+// columns past Wp never read out), the plane cleared and read out by inline vector copies.
+__attribute__((target("avx2,fma"))) void grad_input_transform_avx2(const float* dV,
+                                                                   const WinogradGeometry& g,
+                                                                   int64_t n, const Scratch& s,
+                                                                   float* dx) {
+  const Sizes z(g);
+  const int64_t T = row_stride(n * z.tiles), C = g.C, Ws = z.Ws;
+  float* plane = s.plane;
+  float* q =
+      s.rows;  // q[k][Ws] (rows Wr apart): row k (0..3) of the tile row after the column step
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t k = 0; k < z.Hp * Ws; k += 8) _mm256_storeu_ps(plane + k, _mm256_setzero_ps());
+      for (int64_t ty = 0; ty < z.TH; ++ty) {
+        const int64_t col = i * z.tiles + ty * z.TW;
+        for (int k = 0; k < 4; ++k)
+          grad_input_columns_avx2(dV + ((4 * k + 0) * C + c) * T + col,
+                                  dV + ((4 * k + 1) * C + c) * T + col,
+                                  dV + ((4 * k + 2) * C + c) * T + col,
+                                  dV + ((4 * k + 3) * C + c) * T + col, z.TW, q + k * z.Wr);
+        // row step: [q0, q1 - q2 + q3, -q0 + q1 + q2, -q3] added at rows 2ty .. 2ty + 3, in the
+        // plain loop's order of operations
+        float* p0 = plane + 2 * ty * Ws;
+        const float* q0 = q;
+        const float* q1 = q + z.Wr;
+        const float* q2 = q1 + z.Wr;
+        const float* q3 = q2 + z.Wr;
+        for (int64_t k = 0; k < Ws; k += 8) {
+          const __m256 a = _mm256_loadu_ps(q0 + k), b = _mm256_loadu_ps(q1 + k);
+          const __m256 cc = _mm256_loadu_ps(q2 + k), d = _mm256_loadu_ps(q3 + k);
+          float* p = p0 + k;
+          _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), a));
+          _mm256_storeu_ps(p + Ws, _mm256_add_ps(_mm256_loadu_ps(p + Ws),
+                                                 _mm256_add_ps(_mm256_sub_ps(b, cc), d)));
+          _mm256_storeu_ps(p + 2 * Ws, _mm256_add_ps(_mm256_loadu_ps(p + 2 * Ws),
+                                                     _mm256_add_ps(_mm256_sub_ps(b, a), cc)));
+          _mm256_storeu_ps(p + 3 * Ws, _mm256_sub_ps(_mm256_loadu_ps(p + 3 * Ws), d));
+        }
+      }
+      float* out = dx + (i * C + c) * g.H * g.W;
+      for (int64_t h = 0; h < g.H; ++h)
+        copy_row(out + h * g.W, plane + (h + g.ph) * Ws + g.pw, g.W);
+    }
+}
+
 // dx = the sum over tiles of B dV B^T placed at each tile's input window, cropped to the image.
 // Per tile row: the column step into 4 rows of partial sums (even/odd columns combined with the
 // neighbouring tile's), then the row step added into the padded plane.
 template <bool kVec>
 inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int64_t n,
                                  const Scratch& s, float* dx) {
+  if constexpr (kVec) {
+    grad_input_transform_avx2(dV, g, n, s, dx);
+    return;
+  }
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), C = g.C;  // T: the row stride of V
   float* plane = s.plane;
@@ -475,20 +568,16 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
       s.rows;  // q[k][Wp] (rows Wr apart): row k (0..3) of the tile row after the column step
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c) {
-      std::fill(plane, plane + z.Hp * z.Wp, 0.0f);
+      std::fill(plane, plane + z.Hp * z.Ws, 0.0f);
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
         for (int k = 0; k < 4; ++k) {
           // row k of the tile: dV[k][0..3]; column step [v0, v1 - v2 + v3, -v0 + v1 + v2, -v3]
-          const float* __restrict v0 = dV + ((4 * k + 0) * C + c) * T + col;
-          const float* __restrict v1 = dV + ((4 * k + 1) * C + c) * T + col;
-          const float* __restrict v2 = dV + ((4 * k + 2) * C + c) * T + col;
-          const float* __restrict v3 = dV + ((4 * k + 3) * C + c) * T + col;
-          float* __restrict qk = q + k * z.Wr;
-          if constexpr (kVec) {
-            grad_input_columns_avx2(v0, v1, v2, v3, z.TW, qk);
-            continue;
-          }
+          const float* v0 = dV + ((4 * k + 0) * C + c) * T + col;
+          const float* v1 = dV + ((4 * k + 1) * C + c) * T + col;
+          const float* v2 = dV + ((4 * k + 2) * C + c) * T + col;
+          const float* v3 = dV + ((4 * k + 3) * C + c) * T + col;
+          float* qk = q + k * z.Wr;
           // even column 2tx gets c0(tx) + c2(tx - 1), odd column 2tx + 1 gets c1(tx) + c3(tx - 1)
           float c2 = 0.0f, c3 = 0.0f;
           for (int64_t tx = 0; tx < z.TW; ++tx) {
@@ -502,14 +591,14 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
           qk[2 * z.TW + 1] = c3;
         }
         // row step: [q0, q1 - q2 + q3, -q0 + q1 + q2, -q3] added at rows 2ty .. 2ty + 3
-        float* __restrict p0 = plane + 2 * ty * z.Wp;
-        float* __restrict p1 = p0 + z.Wp;
-        float* __restrict p2 = p1 + z.Wp;
-        float* __restrict p3 = p2 + z.Wp;
-        const float* __restrict q0 = q;
-        const float* __restrict q1 = q + z.Wr;
-        const float* __restrict q2 = q1 + z.Wr;
-        const float* __restrict q3 = q2 + z.Wr;
+        float* p0 = plane + 2 * ty * z.Ws;
+        float* p1 = p0 + z.Ws;
+        float* p2 = p1 + z.Ws;
+        float* p3 = p2 + z.Ws;
+        const float* q0 = q;
+        const float* q1 = q + z.Wr;
+        const float* q2 = q1 + z.Wr;
+        const float* q3 = q2 + z.Wr;
         for (int64_t k = 0; k < z.Wp; ++k) {
           p0[k] += q0[k];
           p1[k] += q1[k] - q2[k] + q3[k];
@@ -518,13 +607,8 @@ inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int
         }
       }
       float* out = dx + (i * C + c) * g.H * g.W;
-      for (int64_t h = 0; h < g.H; ++h) {
-        if constexpr (kVec) {
-          copy_row(out + h * g.W, plane + (h + g.ph) * z.Wp + g.pw, g.W);
-        } else {
-          std::memcpy(out + h * g.W, plane + (h + g.ph) * z.Wp + g.pw, sizeof(float) * g.W);
-        }
-      }
+      for (int64_t h = 0; h < g.H; ++h)
+        std::memcpy(out + h * g.W, plane + (h + g.ph) * z.Ws + g.pw, sizeof(float) * g.W);
     }
 }
 
@@ -715,7 +799,7 @@ bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh
 int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles);
-  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Wp + 4 * z.Wr;
+  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Ws + 4 * z.Wr;
 }
 
 void winograd_weights(const float* w, const WinogradGeometry& g, float* u) {
