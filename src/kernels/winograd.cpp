@@ -55,6 +55,28 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
   for (int64_t r = 0; r < rows; ++r) std::fill(a + r * ld + T, a + (r + 1) * ld, 0.0f);
 }
 
+// The same on AVX2: each row's last vector read, its last ld - T lanes cleared and written back
+// (std::fill of a few floats is a memset call per row).
+__attribute__((target("avx2"))) inline void clear_pad_columns_avx2(float* a, int64_t rows,
+                                                                   int64_t T) {
+  const int64_t ld = row_stride(T);
+  if (ld == T) return;
+  const __m256 keep = _mm256_castsi256_ps(first_lanes(8 - (ld - T)));
+  for (int64_t r = 1; r <= rows; ++r) {
+    float* last = a + r * ld - 8;
+    _mm256_storeu_ps(last, _mm256_and_ps(_mm256_loadu_ps(last), keep));
+  }
+}
+
+template <bool kVec>
+inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
+  if constexpr (kVec) {
+    clear_pad_columns_avx2(a, rows, T);
+  } else {
+    clear_pad_columns(a, rows, T);
+  }
+}
+
 // Scratch layout: V, M, one padded plane, 4 transformed rows (or 16 rows of TW for dx).
 struct Scratch {
   float *V, *M, *plane, *rows;
@@ -719,7 +741,7 @@ inline void forward_body(const float* x, const float* u, const float* bias,
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   input_transform<kSmall>(x, g, n, s);
-  clear_pad_columns(s.V, 16 * C, T);
+  clear_pad_columns<kSmall>(s.V, 16 * C, T);
   for (int p = 0; p < 16; ++p) {
     if constexpr (kSmall) {
       small_gemm_nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
@@ -738,10 +760,10 @@ inline void backward_body(const float* x, const float* u, const float* dy,
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   grad_output_transform<kSmall>(dy, g, n, s.M, code, s.rows);  // rows: not yet in use
-  clear_pad_columns(s.M, 16 * O, T);
+  clear_pad_columns<kSmall>(s.M, 16 * O, T);
   if (du != nullptr) {
     input_transform<kSmall>(x, g, n, s);
-    clear_pad_columns(s.V, 16 * C, T);
+    clear_pad_columns<kSmall>(s.V, 16 * C, T);
     for (int p = 0; p < 16; ++p) {
       if constexpr (kSmall) {
         small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate);

@@ -62,7 +62,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
 }
 
 // Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
-enum Slot { kCols, kPadded, kProduct, kWinograd, kSlots };
+enum Slot { kCols, kPadded, kProduct, kWinograd, kPartials, kSlots };
 template <class T>
 T* scratch(Slot slot, int64_t count) {
   thread_local std::array<std::vector<T>, kSlots> buffers;
@@ -269,7 +269,9 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   kernels::winograd_weights(w, g, u.data());
   const int64_t per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
-  std::vector<float> partials(dw != nullptr ? static_cast<size_t>(blocks * UC) : 0);
+  // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
+  // overwrites its partial
+  float* partials = dw != nullptr ? scratch<float>(kPartials, blocks * UC) : nullptr;
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
@@ -278,16 +280,16 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u.data(), dy + n0 * out, g,
                                  n, dx != nullptr ? dx + n0 * in : nullptr,
-                                 dw != nullptr ? partials.data() + b * UC : nullptr, n0 > b0,
-                                 scratch_buf, code != nullptr ? code + n0 * out : nullptr);
+                                 dw != nullptr ? partials + b * UC : nullptr, n0 > b0, scratch_buf,
+                                 code != nullptr ? code + n0 * out : nullptr);
     }
   });
   if (dw != nullptr) {
     for (int64_t b = 1; b < blocks; ++b) {
-      const float* p = partials.data() + b * UC;
-      for (int64_t k = 0; k < UC; ++k) partials[static_cast<size_t>(k)] += p[k];
+      const float* p = partials + b * UC;
+      for (int64_t k = 0; k < UC; ++k) partials[k] += p[k];
     }
-    kernels::winograd_weights_backward(partials.data(), g, dw);
+    kernels::winograd_weights_backward(partials, g, dw);
   }
 }
 
