@@ -36,4 +36,14 @@ __attribute__((target("avx2"))) inline void zero_row(float* dst, int64_t n) {
   _mm256_storeu_ps(dst + n - 8, _mm256_setzero_ps());
 }
 
+// a = [a0..a7], b = [b0..b7] -> even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 a3 .. b7]
+__attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m256& even,
+                                                         __m256& odd) {
+  const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  a = _mm256_permutevar8x32_ps(a, idx);
+  b = _mm256_permutevar8x32_ps(b, idx);
+  even = _mm256_permute2f128_ps(a, b, 0x20);
+  odd = _mm256_permute2f128_ps(a, b, 0x31);
+}
+
 }  // namespace ember::kernels

@@ -1,7 +1,8 @@
 // Direct 3x3 convolution of a one-channel input; see conv_direct.hpp.
 //
-// Every image is first copied into a zero-bordered plane whose rows are Wq = round8(Wo) + 2 wide,
-// so the 8-wide loads of the shifted rows never need bounds checks (the extra columns are zero).
+// Every image is first copied into a zero-bordered plane whose rows are Wq = round16(Wo) + 2 wide,
+// so the 8-wide loads of the shifted rows (16 columns at a time when pooled) never need bounds
+// checks (the extra columns are zero).
 // A partial last vector of outputs is stored, and dy loaded, through a lane mask.
 #include "kernels/conv_direct.hpp"
 
@@ -21,7 +22,7 @@ namespace {
 
 struct Plane {
   int64_t Hq, Wq;
-  explicit Plane(const DirectGeometry& g) : Hq(g.H + 2 * g.ph), Wq((g.Wo() + 7) / 8 * 8 + 2) {}
+  explicit Plane(const DirectGeometry& g) : Hq(g.H + 2 * g.ph), Wq((g.Wo() + 15) / 16 * 16 + 2) {}
   int64_t size() const { return Hq * Wq; }
 };
 
@@ -49,7 +50,7 @@ template <bool kVec>
 // plain path: a row pair's outputs go to `rows` [O][2][Wo] (8 floats spare), which `pool_rows`
 // pools, all channels in one call, into `pooled` [O][Wo/2] and `codes`, then copies into the
 // pooled y [n][O][Ho/2][Wo/2] and its codes; the full-size output is never stored. (The AVX2 path
-// pools in registers, forward_pooled_pair, with `rows` as its [O][2][8] buffer.)
+// pools in registers: forward_pooled_pair.)
 struct Outputs {
   float* y;
   std::uint8_t* code;
@@ -207,18 +208,25 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
   }
 }
 
-// The first `count` (<= 4) floats of v at dst; all 4 when count >= 4.
-__attribute__((target("avx2"))) inline void store_first4(float* dst, __m128 v, int64_t count) {
-  if (count >= 4) {
-    _mm_storeu_ps(dst, v);
+// The first `count` (<= 8) floats of v at dst: one whole store when count is 8, else pieces of
+// 4, 2 and 1 (a masked store is slow on AMD CPUs).
+__attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, int64_t count) {
+  if (count >= 8) {
+    _mm256_storeu_ps(dst, v);
     return;
   }
-  if (count & 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst), v);
-    dst += 2;
-    v = _mm_movehl_ps(v, v);
+  __m128 q = _mm256_castps256_ps128(v);
+  if (count & 4) {
+    _mm_storeu_ps(dst, q);
+    dst += 4;
+    q = _mm256_extractf128_ps(v, 1);
   }
-  if (count & 1) _mm_store_ss(dst, v);
+  if (count & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
+    dst += 2;
+    q = _mm_movehl_ps(q, q);
+  }
+  if (count & 1) _mm_store_ss(dst, q);
 }
 
 // The first `count` (<= 4) floats at src, the rest 0.
@@ -229,19 +237,7 @@ __attribute__((target("avx2"))) inline __m128 load_first4(const float* src, int6
   return count == 2 ? two : _mm_movelh_ps(two, _mm_load_ss(src + 2));
 }
 
-// The first `count` (<= 4) of the 4 bytes of `bytes` (lowest first) at dst, and back.
-inline void store_first_bytes(std::uint8_t* dst, std::uint32_t bytes, int64_t count) {
-  if (count >= 4) {
-    __builtin_memcpy(dst, &bytes, 4);
-    return;
-  }
-  if (count & 2) {
-    __builtin_memcpy(dst, &bytes, 2);
-    dst += 2;
-    bytes >>= 16;
-  }
-  if (count & 1) *dst = static_cast<std::uint8_t>(bytes);
-}
+// The first `count` (<= 4) of the 4 bytes at src (lowest first), the rest 0.
 inline std::uint32_t load_first_bytes(const std::uint8_t* src, int64_t count) {
   std::uint32_t bytes = 0;
   if (count >= 4) {
@@ -257,77 +253,60 @@ inline std::uint32_t load_first_bytes(const std::uint8_t* src, int64_t count) {
   return bytes;
 }
 
-// The low / high 64-bit halves of each 128-bit lane of u and v, as pairs of floats.
-__attribute__((target("avx2"))) inline __m256 lo(__m256 u, __m256 v) {
-  return _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(u), _mm256_castps_pd(v)));
-}
-__attribute__((target("avx2"))) inline __m256 hi(__m256 u, __m256 v) {
-  return _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(u), _mm256_castps_pd(v)));
+// kChannels channels from o of forward_pooled_pair's 16 columns from ow: 4 FMA chains each, the
+// shifted input vectors loaded once for all of them.
+template <int kChannels>
+__attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
+    const float* r0, int64_t Wq, const float* w, const float* bias, const Outputs& outs, int64_t o,
+    int64_t ow, int64_t at, int64_t plane, int64_t count) {
+  __m256 acc[kChannels][2][2];  // [channel][output row][columns ow, ow + 8]
+  for (int c = 0; c < kChannels; ++c)
+    acc[c][0][0] = acc[c][0][1] = acc[c][1][0] = acc[c][1][1] =
+        _mm256_set1_ps(bias != nullptr ? bias[o + c] : 0.0f);
+#pragma GCC unroll 9
+  for (int k = 0; k < 9; ++k) {
+    __m256 wk[kChannels];
+    for (int c = 0; c < kChannels; ++c) wk[c] = _mm256_set1_ps(w[9 * (o + c) + k]);
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; ++r)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256 in = _mm256_loadu_ps(r0 + (r + k / 3) * Wq + ow + 8 * h + k % 3);
+        for (int c = 0; c < kChannels; ++c) acc[c][r][h] = _mm256_fmadd_ps(wk[c], in, acc[c][r][h]);
+      }
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  for (int c = 0; c < kChannels; ++c) {
+    if (outs.relu)  // v > 0 ? v : 0, as relu() (a NaN gives 0)
+      for (auto& row : acc[c])
+        for (__m256& v : row) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+    // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
+    __m256 wa, wb, wc, wd;
+    deinterleave(acc[c][0][0], acc[c][0][1], wa, wb);
+    deinterleave(acc[c][1][0], acc[c][1][1], wc, wd);
+    __m256i k;
+    store_first8(outs.y + at + (o + c) * plane, pool4_avx2(wa, wb, wc, wd, k), count);
+    store_codes(k, static_cast<int>(count), outs.code + at + (o + c) * plane);
+  }
 }
 
-// Pooled (Ho and Wo even): output rows oh and oh + 1 of every channel, pooled 2x2 in registers.
-// Per 8 columns, each channel's two rows (the same FMA chains as forward_rows<2>, relu'd when
-// asked) go to acc [O][2][8] in L1; then channels two at a time: the 4 windows of each as the
-// lanes of pool4_avx2 (the pool kernels' rule), the maxima and codes stored straight into y and
-// code. No full-size row, no separate pooling pass.
+// Pooled (Ho and Wo even): output rows oh and oh + 1 of every channel, pooled 2x2 in registers,
+// 16 columns (8 windows) at a time, two channels at a time (pooled_channels). Per channel, its two
+// rows' two vectors are four FMA chains (each output bias + f[0] a0 + ... + f[8] a8 in that order,
+// as forward_rows), relu'd when asked; even and odd columns split (deinterleave) give
+// the 8 windows' a b / c d as pool4_avx2's lanes (the pool kernels' rule), and the maxima and
+// codes go straight into y and code. No full-size row, no separate pooling pass.
 __attribute__((target("avx2,fma"))) void forward_pooled_pair(const float* r0, int64_t Wq,
                                                              const float* w, const float* bias,
                                                              const Outputs& outs, int64_t i,
-                                                             int64_t oh, float* acc) {
+                                                             int64_t oh) {
   const int64_t O = outs.O, Wo = outs.Wo, PW = Wo / 2, plane = (outs.Ho / 2) * PW;
-  const __m256 zero = _mm256_setzero_ps();
-  for (int64_t ow = 0; ow < Wo; ow += 8) {
-    __m256 in[4][3];  // padded row oh + r, shifted by d columns
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 3
-      for (int d = 0; d < 3; ++d) in[r][d] = _mm256_loadu_ps(r0 + r * Wq + ow + d);
-    for (int64_t o = 0; o < O; ++o) {
-      const float* f = w + 9 * o;
-      __m256 a0 = _mm256_set1_ps(bias != nullptr ? bias[o] : 0.0f), a1 = a0;
-#pragma GCC unroll 9
-      for (int k = 0; k < 9; ++k) {
-        const __m256 wk = _mm256_set1_ps(f[k]);
-        a0 = _mm256_fmadd_ps(wk, in[k / 3][k % 3], a0);
-        a1 = _mm256_fmadd_ps(wk, in[1 + k / 3][k % 3], a1);
-      }
-      if (outs.relu) {  // v > 0 ? v : 0, as relu() (a NaN gives 0)
-        a0 = _mm256_and_ps(a0, _mm256_cmp_ps(a0, zero, _CMP_GT_OQ));
-        a1 = _mm256_and_ps(a1, _mm256_cmp_ps(a1, zero, _CMP_GT_OQ));
-      }
-      _mm256_storeu_ps(acc + 16 * o, a0);
-      _mm256_storeu_ps(acc + 16 * o + 8, a1);
-    }
-    const int64_t count = std::min<int64_t>(4, (Wo - ow) / 2);  // windows from column ow
+  for (int64_t ow = 0; ow < Wo; ow += 16) {
+    const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from column ow
     const int64_t at = (i * O) * plane + (oh / 2) * PW + ow / 2;
-    for (int64_t o = 0; o < O; o += 2) {
-      const int64_t o2 = std::min(o + 1, O - 1);  // an odd last channel pooled beside itself
-      const float* p = acc + 16 * o;
-      const float* p2 = acc + 16 * o2;
-      // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
-      const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
-      const __m256 od = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0xDD);
-      const __m256 e2 = _mm256_shuffle_ps(_mm256_loadu_ps(p2), _mm256_loadu_ps(p2 + 8), 0x88);
-      const __m256 od2 = _mm256_shuffle_ps(_mm256_loadu_ps(p2), _mm256_loadu_ps(p2 + 8), 0xDD);
-      // e = [a0 a1 c0 c1 | a2 a3 c2 c3], od the same of b, d: pairs of 64 bits -> lanes
-      // [o: w0 w1, o2: w0 w1 | o: w2 w3, o2: w2 w3]
-      __m256i k;
-      const __m256 m = pool4_avx2(lo(e, e2), lo(od, od2), hi(e, e2), hi(od, od2), k);
-      // -> [o: w0..w3 | o2: w0..w3]
-      const __m256 mo = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
-      k = _mm256_permute4x64_epi64(k, 0xD8);
-      const __m128i words =
-          _mm_packus_epi32(_mm256_castsi256_si128(k), _mm256_extracti128_si256(k, 1));
-      const auto bytes =
-          static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_packus_epi16(words, words)));
-      store_first4(outs.y + at + o * plane, _mm256_castps256_ps128(mo), count);
-      store_first_bytes(outs.code + at + o * plane, static_cast<std::uint32_t>(bytes), count);
-      if (o2 != o) {
-        store_first4(outs.y + at + o2 * plane, _mm256_extractf128_ps(mo, 1), count);
-        store_first_bytes(outs.code + at + o2 * plane, static_cast<std::uint32_t>(bytes >> 32),
-                          count);
-      }
-    }
+    int64_t o = 0;
+    for (; o + 2 <= O; o += 2) pooled_channels<2>(r0, Wq, w, bias, outs, o, ow, at, plane, count);
+    if (o < O) pooled_channels<1>(r0, Wq, w, bias, outs, o, ow, at, plane, count);
   }
 }
 
@@ -341,8 +320,7 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   if (outs.code != nullptr) {  // Ho even
     for (int64_t i = 0; i < n; ++i)
       for (int64_t oh = 0; oh < Ho; oh += 2)
-        forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh,
-                            outs.rows);
+        forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh);
     return;
   }
   const __m256i mask = first_lanes(g.Wo() % 8);
@@ -447,11 +425,13 @@ int64_t conv3x3_single_channel_scratch_size(const DirectGeometry& g, int64_t n) 
 void conv3x3_single_channel_forward(const float* x, const float* w, const float* bias,
                                     const DirectGeometry& g, int64_t n, float* y, float* scratch,
                                     std::uint8_t* pool_code, bool relu) {
-  // pooled: rows [O][2][Wo] (+8) (the AVX2 path: [O][2][8]), then the pooled rows [O][Wo/2]
-  // (+8), then their codes
-  const int64_t rows = 2 * g.O * std::max<int64_t>(g.Wo(), 8) + 8, pooled = g.O * (g.Wo() / 2) + 8;
-  float* buf =
-      pool_code != nullptr ? row_buffer(rows + pooled + (g.O * (g.Wo() / 2) + 3) / 4) : nullptr;
+  // pooled on the plain path: rows [O][2][Wo] (+8), then the pooled rows [O][Wo/2] (+8), then
+  // their codes
+  const bool avx2 = active_isa() != Isa::generic;
+  const int64_t rows = 2 * g.O * g.Wo() + 8, pooled = g.O * (g.Wo() / 2) + 8;
+  float* buf = pool_code != nullptr && !avx2
+                   ? row_buffer(rows + pooled + (g.O * (g.Wo() / 2) + 3) / 4)
+                   : nullptr;
   const Outputs out{y,
                     pool_code,
                     buf,
@@ -461,7 +441,7 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
                     g.O,
                     g.Ho(),
                     g.Wo()};
-  if (active_isa() != Isa::generic) {
+  if (avx2) {
     forward_avx2(x, w, bias, g, n, out, scratch);
   } else {
     forward_generic(x, w, bias, g, n, out, scratch);

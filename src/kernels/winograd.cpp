@@ -94,17 +94,8 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
 
 // ---- AVX2 steps of the transforms, 8 tiles per vector (a partial last vector through a mask) ----
 
-// a = [a0..a7], b = [b0..b7] -> even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 a3 .. b7]
-__attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m256& even,
-                                                         __m256& odd) {
-  const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-  a = _mm256_permutevar8x32_ps(a, idx);
-  b = _mm256_permutevar8x32_ps(b, idx);
-  even = _mm256_permute2f128_ps(a, b, 0x20);
-  odd = _mm256_permute2f128_ps(a, b, 0x31);
-}
-
-// The inverse: even, odd -> lo = [e0 o0 e1 o1 .. e3 o3], hi = [e4 o4 .. e7 o7]
+// The inverse of deinterleave (avx2_util.hpp): even, odd -> lo = [e0 o0 e1 o1 .. e3 o3], hi = [e4
+// o4 .. e7 o7]
 __attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, __m256& lo,
                                                        __m256& hi) {
   const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
