@@ -46,4 +46,12 @@ __attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m
   odd = _mm256_permute2f128_ps(a, b, 0x31);
 }
 
+// The inverse: even, odd -> lo = [e0 o0 e1 o1 .. e3 o3], hi = [e4 o4 .. e7 o7]
+__attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, __m256& lo,
+                                                       __m256& hi) {
+  const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
+  lo = _mm256_permute2f128_ps(l, h, 0x20);
+  hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+
 }  // namespace ember::kernels

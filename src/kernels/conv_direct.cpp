@@ -229,28 +229,23 @@ __attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, i
   if (count & 1) _mm_store_ss(dst, q);
 }
 
-// The first `count` (<= 4) floats at src, the rest 0.
-__attribute__((target("avx2"))) inline __m128 load_first4(const float* src, int64_t count) {
-  if (count >= 4) return _mm_loadu_ps(src);
-  if (count == 1) return _mm_load_ss(src);
-  const __m128 two = _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src));
-  return count == 2 ? two : _mm_movelh_ps(two, _mm_load_ss(src + 2));
-}
-
-// The first `count` (<= 4) of the 4 bytes at src (lowest first), the rest 0.
-inline std::uint32_t load_first_bytes(const std::uint8_t* src, int64_t count) {
-  std::uint32_t bytes = 0;
-  if (count >= 4) {
-    __builtin_memcpy(&bytes, src, 4);
-    return bytes;
+// The first `count` (<= 8) floats at src, the rest 0: whole, or pieces of 4, 2 and 1.
+__attribute__((target("avx2"))) inline __m256 load_first8(const float* src, int64_t count) {
+  if (count >= 8) return _mm256_loadu_ps(src);
+  __m128 part[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
+  int64_t at = 0;
+  if (count & 4) {
+    part[0] = _mm_loadu_ps(src);
+    at = 4;
   }
-  if (count & 2) {
-    std::uint16_t b2 = 0;
-    __builtin_memcpy(&b2, src, 2);
-    bytes = b2;
+  __m128 rest = _mm_setzero_ps();  // the last count % 4 floats
+  if (count & 2) rest = _mm_loadl_pi(rest, reinterpret_cast<const __m64*>(src + at));
+  if (count & 1) {
+    const __m128 one = _mm_load_ss(src + at + (count & 2));
+    rest = (count & 2) != 0 ? _mm_movelh_ps(rest, one) : one;
   }
-  if (count & 1) bytes |= static_cast<std::uint32_t>(src[count & 2]) << (8 * (count & 2));
-  return bytes;
+  part[at / 4] = rest;
+  return _mm256_set_m128(part[1], part[0]);
 }
 
 // kChannels channels from o of forward_pooled_pair's 16 columns from ow: 4 FMA chains each, the
@@ -376,28 +371,34 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
     __m256 c[10];  // the 9 weight gradients, then the bias gradient, in lanes
     for (__m256& v : c) v = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; ++i) {
+      if (dy.code != nullptr) {
+        // Ho, Wo even: rows oh and oh + 1 of dy rebuilt in registers from the pooled gradient,
+        // 16 columns (8 windows) at a time; row oh + 1's vectors wait in dy.rows until row oh is
+        // done, so every lane sums its steps in the plain path's order (row by row)
+        const int64_t PW = Wo / 2;
+        for (int64_t oh = 0; oh < Ho; oh += 2) {
+          const float* r = padded + i * q.size() + oh * q.Wq;
+          const int64_t at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
+          for (int64_t ow = 0; ow < Wo; ow += 16) {
+            const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
+            __m256 a, b, cc, d;  // each window's gradient to the element its code names
+            unpool4_avx2(load_first8(dy.dy + at + ow / 2, count),
+                         load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc, d);
+            __m256 lo, hi;
+            interleave(a, b, lo, hi);  // row oh, columns ow .. ow + 15
+            dw_row_step(c, r, q.Wq, lo, ow);
+            if (ow + 8 < Wo) dw_row_step(c, r, q.Wq, hi, ow + 8);
+            interleave(cc, d, lo, hi);  // row oh + 1
+            _mm256_storeu_ps(dy.rows + ow, lo);
+            _mm256_storeu_ps(dy.rows + ow + 8, hi);
+          }
+          for (int64_t ow = 0; ow < Wo; ow += 8)
+            dw_row_step(c, r + q.Wq, q.Wq, _mm256_loadu_ps(dy.rows + ow), ow);
+        }
+        continue;
+      }
       for (int64_t oh = 0; oh < Ho; ++oh) {
         const float* r = padded + i * q.size() + oh * q.Wq;
-        if (dy.code != nullptr) {  // Ho, Wo even: row oh of dy rebuilt in registers
-          const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
-          for (int64_t ow = 0; ow < Wo; ow += 8) {
-            const int64_t count = std::min<int64_t>(4, (Wo - ow) / 2);  // windows from ow
-            const __m256 gp = _mm256_zextps128_ps256(load_first4(dy.dy + at + ow / 2, count));
-            const __m256i k = _mm256_cvtepu8_epi32(_mm_cvtsi32_si128(
-                static_cast<int>(load_first_bytes(dy.code + at + ow / 2, count))));
-            __m256 a, b, cc, d;  // each window's gradient to the element its code names
-            unpool4_avx2(gp, k, a, b, cc, d);
-            if (oh % 2 != 0) {
-              a = cc;
-              b = d;
-            }
-            // [a0 b0 a1 b1 a2 b2 a3 b3]: the row's 8 columns
-            const __m256 v =
-                _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
-            dw_row_step(c, r, q.Wq, v, ow);
-          }
-          continue;
-        }
         const float* d = dy.row(i, o, oh);
         for (int64_t ow = 0; ow < Wo; ow += 8)
           dw_row_step(c, r, q.Wq,
@@ -451,7 +452,8 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
                                      int64_t n, float* dwb, float* scratch,
                                      const std::uint8_t* pool_code) {
-  const Grads d{dy,  pool_code, pool_code != nullptr ? row_buffer(2 * g.Wo() + 8) : nullptr,
+  // rows: [2][Wo] (+16): the plain path's row pair, or the AVX2 path's row oh + 1 (round16(Wo))
+  const Grads d{dy,  pool_code, pool_code != nullptr ? row_buffer(2 * g.Wo() + 16) : nullptr,
                 g.O, g.Ho(),    g.Wo()};
   if (active_isa() != Isa::generic) {
     backward_avx2(x, d, g, n, dwb, scratch);

@@ -94,15 +94,6 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
 
 // ---- AVX2 steps of the transforms, 8 tiles per vector (a partial last vector through a mask) ----
 
-// The inverse of deinterleave (avx2_util.hpp): even, odd -> lo = [e0 o0 e1 o1 .. e3 o3], hi = [e4
-// o4 .. e7 o7]
-__attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, __m256& lo,
-                                                       __m256& hi) {
-  const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
-  lo = _mm256_permute2f128_ps(l, h, 0x20);
-  hi = _mm256_permute2f128_ps(l, h, 0x31);
-}
-
 // Stores lo, hi (16 floats) at dst, only the first `count` of them; whole vectors where dst + 16
 // stays below `end` (the floats past count are written again later).
 __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, __m256 hi,

@@ -258,7 +258,7 @@ TEST(ConvDirect, PooledKernelsOnBothInstructionSets) {
   const kernels::Isa saved = kernels::active_isa();
   for (kernels::Isa isa : {kernels::Isa::avx2, kernels::Isa::generic}) {
     kernels::force_isa(isa);
-    for (int64_t W : {4, 6, 10, 16, 28})
+    for (int64_t W : {2, 4, 6, 10, 14, 16, 28})
       for (bool with_relu : {false, true}) {
         const int64_t n = 3, O = 5, H = 6;
         const kernels::DirectGeometry g{O, H, W, 1, 1};
