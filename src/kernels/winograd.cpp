@@ -280,8 +280,9 @@ __attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int6
 // V for images [0, n) (AVX2): per channel and tile row, 8 tiles at a time straight from the
 // image's rows, padding as zero lanes (no bordered copy, no row buffers): the row step t = B^T d
 // on the columns from 2 tx, 2 tx + 8, 2 tx + 2 and 2 tx + 10, then the column step on their
-// even/odd columns, as input_columns_avx2 does from a row. The scalar loops' arithmetic (a
-// padding zero enters the same sums).
+// even/odd columns (deinterleaved, so the column step's neighbours t[2tx + 2], t[2tx + 3] are
+// the even/odd vectors from 2 tx + 2). The scalar loops' arithmetic (a padding zero enters the
+// same sums).
 __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
                                                               const WinogradGeometry& g, int64_t n,
                                                               float* V) {
@@ -508,9 +509,9 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
 }
 
 // dx for images [0, n) (AVX2; grad_input_transform has the plain loops): the column step by
-// grad_input_columns_avx2 (whole vectors, every float of q's
-// rows up to Ws defined), the row step on whole vectors of the plane's rows (Ws apart, the
-// columns past Wp never read out), the plane cleared and read out by inline vector copies.
+// grad_input_columns_avx2 (whole vectors; every float of q's rows up to Ws defined), the row step
+// on whole vectors of the plane's rows (Ws apart; the columns past Wp are never read out), the
+// plane cleared and read out by inline vector copies.
 __attribute__((target("avx2,fma"))) void grad_input_transform_avx2(const float* dV,
                                                                    const WinogradGeometry& g,
                                                                    int64_t n, const Scratch& s,
