@@ -1,9 +1,10 @@
 // Direct 3x3 convolution of a one-channel input; see conv_direct.hpp.
 //
 // Every image is first copied into a zero-bordered plane whose rows are Wq = round16(Wo) + 2 wide,
-// so the 8-wide loads of the shifted rows (16 columns at a time when pooled) never need bounds
-// checks (the extra columns are zero).
-// A partial last vector of outputs is stored, and dy loaded, through a lane mask.
+// so the 8-wide loads of the shifted rows never need bounds checks (the extra columns are zero;
+// round16 for the pooled path's 16 columns a step, round8 would do for the plain one).
+// Plain: a partial last vector of outputs is stored, and dy loaded, through a lane mask. Pooled
+// (AVX2): a partial last group of pooled values is stored and loaded in pieces of 4, 2 and 1.
 #include "kernels/conv_direct.hpp"
 
 #include <immintrin.h>
@@ -312,9 +313,9 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   const Plane q(g);
   const int64_t Ho = g.Ho();
   pad_images<true>(x, g, n, padded);
-  if (outs.code != nullptr) {  // Ho even
+  if (outs.code != nullptr) {  // Ho even (an odd last row, outside any window, is skipped)
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t oh = 0; oh < Ho; oh += 2)
+      for (int64_t oh = 0; oh + 2 <= Ho; oh += 2)
         forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh);
     return;
   }
@@ -376,7 +377,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
         // 16 columns (8 windows) at a time; row oh + 1's vectors wait in dy.rows until row oh is
         // done, so every lane sums its steps in the plain path's order (row by row)
         const int64_t PW = Wo / 2;
-        for (int64_t oh = 0; oh < Ho; oh += 2) {
+        for (int64_t oh = 0; oh + 2 <= Ho; oh += 2) {
           const float* r = padded + i * q.size() + oh * q.Wq;
           const int64_t at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
           for (int64_t ow = 0; ow < Wo; ow += 16) {

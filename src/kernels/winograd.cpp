@@ -41,7 +41,7 @@ struct Sizes {
         Ws((Wp + 7) / 8 * 8),
         Wr(Wp + 16) {}
   int64_t Ws;  // row stride of the padded plane: Wp rounded up to whole vectors
-  int64_t Wr;  // width of the scratch rows: 16 spare floats for whole-vector reads past the end
+  int64_t Wr;  // width of the scratch rows: room for grad_input_columns_avx2's whole vectors
 };
 
 // Row stride of V and M for T tile columns: T rounded up to the vector width; the columns
@@ -77,7 +77,9 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
   }
 }
 
-// Scratch layout: V, M, one padded plane, 4 transformed rows (or 16 rows of TW for dx).
+// Scratch layout: V, M, one padded plane, 4 rows Wr wide (the plain input transform's rows t,
+// the gradient input transform's column-step rows q, the pooled output's rows). The AVX2 input
+// and output transforms use neither the plane nor the rows.
 struct Scratch {
   float *V, *M, *plane, *rows;
 };
