@@ -67,44 +67,57 @@ struct Outputs {
   std::vector<std::uint8_t> code;
 };
 
-// Forward then backward on one ISA path, every buffer guarded (outputs pre-filled with junk).
+// What both kernels take, guarded: NaN-filled scratch, the input, the bias, the output and codes
+// (junk-filled) and the output's gradient (placed at the other end of its pages).
+struct Common {
+  Guarded<float> scratch, x, bias, y, dy;
+  Guarded<std::uint8_t> code;
+  Common(std::size_t scratch_size, const std::vector<float>& xv, const std::vector<float>& b,
+         int64_t n, int64_t O, int64_t Ho, int64_t Wo, const std::vector<float>& dyv, bool pooled,
+         bool back)
+      : scratch(std::vector<float>(scratch_size, NAN), back),
+        x(xv, back),
+        bias(b, back),
+        y(std::vector<float>(size(n, O, Ho, Wo, pooled), -777.f), back),
+        dy(std::vector<float>(
+               dyv.begin(), dyv.begin() + static_cast<std::ptrdiff_t>(size(n, O, Ho, Wo, pooled))),
+           !back),
+        code(std::vector<std::uint8_t>(pooled ? size(n, O, Ho, Wo, pooled) : 0, 0xEE), back) {}
+  static std::size_t size(int64_t n, int64_t O, int64_t Ho, int64_t Wo, bool pooled) {
+    return static_cast<std::size_t>(pooled ? n * O * (Ho / 2) * (Wo / 2) : n * O * Ho * Wo);
+  }
+  std::vector<std::uint8_t> codes() const { return code.values(); }
+};
+
+// Forward then backward on one ISA path, every buffer guarded.
 Outputs winograd_run(Isa isa, const WinogradGeometry& g, int64_t n, bool pooled,
                      const std::vector<float>& x, const std::vector<float>& u,
                      const std::vector<float>& bias, const std::vector<float>& dy, bool back) {
   force_isa(isa);
-  const int64_t Ho = g.Ho(), Wo = g.Wo();
-  const auto ysz =
-      static_cast<std::size_t>(pooled ? n * g.O * (Ho / 2) * (Wo / 2) : n * g.O * Ho * Wo);
-  const auto ss = static_cast<std::size_t>(winograd_scratch_size(g, n));
-  Guarded<float> scratch(std::vector<float>(ss, NAN), back), gx(x, back), gu(u, back),
-      gb(bias, back), gy(std::vector<float>(ysz, -777.f), back),
-      gdy(std::vector<float>(dy.begin(), dy.begin() + static_cast<std::ptrdiff_t>(ysz)), !back),
-      gdx(std::vector<float>(x.size(), -555.f), back), gdu(std::vector<float>(u.size()), back);
-  Guarded<std::uint8_t> gc(std::vector<std::uint8_t>(pooled ? ysz : 0, 0xEE), back);
-  winograd_forward(gx.get(), gu.get(), gb.get(), g, n, gy.get(), scratch.get(), gc.get(), pooled);
-  winograd_backward(gx.get(), gu.get(), gdy.get(), g, n, gdx.get(), gdu.get(), false, scratch.get(),
-                    gc.get());
-  return {gy.values(), gdx.values(), gdu.values(),
-          pooled ? gc.values() : std::vector<std::uint8_t>{}};
+  Common c(static_cast<std::size_t>(winograd_scratch_size(g, n)), x, bias, n, g.O, g.Ho(), g.Wo(),
+           dy, pooled, back);
+  Guarded<float> gu(u, back), gdx(std::vector<float>(x.size(), -555.f), back),
+      gdu(std::vector<float>(u.size()), back);
+  winograd_forward(c.x.get(), gu.get(), c.bias.get(), g, n, c.y.get(), c.scratch.get(),
+                   c.code.get(), pooled);
+  winograd_backward(c.x.get(), gu.get(), c.dy.get(), g, n, gdx.get(), gdu.get(), false,
+                    c.scratch.get(), c.code.get());
+  return {c.y.values(), gdx.values(), gdu.values(), c.codes()};
 }
 
 Outputs direct_run(Isa isa, const DirectGeometry& g, int64_t n, bool pooled,
                    const std::vector<float>& x, const std::vector<float>& w,
                    const std::vector<float>& bias, const std::vector<float>& dy, bool back) {
   force_isa(isa);
-  const int64_t Ho = g.Ho(), Wo = g.Wo();
-  const auto ysz =
-      static_cast<std::size_t>(pooled ? n * g.O * (Ho / 2) * (Wo / 2) : n * g.O * Ho * Wo);
-  const auto ss = static_cast<std::size_t>(conv3x3_single_channel_scratch_size(g, n));
-  Guarded<float> scratch(std::vector<float>(ss, NAN), back), gx(x, back), gw(w, back),
-      gb(bias, back), gy(std::vector<float>(ysz, -777.f), back),
-      gdy(std::vector<float>(dy.begin(), dy.begin() + static_cast<std::ptrdiff_t>(ysz)), !back),
+  Common c(static_cast<std::size_t>(conv3x3_single_channel_scratch_size(g, n)), x, bias, n, g.O,
+           g.Ho(), g.Wo(), dy, pooled, back);
+  Guarded<float> gw(w, back),
       gdwb(std::vector<float>(static_cast<std::size_t>(10 * g.O), -555.f), back);
-  Guarded<std::uint8_t> gc(std::vector<std::uint8_t>(pooled ? ysz : 0, 0xEE), back);
-  conv3x3_single_channel_forward(gx.get(), gw.get(), gb.get(), g, n, gy.get(), scratch.get(),
-                                 gc.get(), pooled);
-  conv3x3_single_channel_backward(gx.get(), gdy.get(), g, n, gdwb.get(), scratch.get(), gc.get());
-  return {gy.values(), {}, gdwb.values(), pooled ? gc.values() : std::vector<std::uint8_t>{}};
+  conv3x3_single_channel_forward(c.x.get(), gw.get(), c.bias.get(), g, n, c.y.get(),
+                                 c.scratch.get(), c.code.get(), pooled);
+  conv3x3_single_channel_backward(c.x.get(), c.dy.get(), g, n, gdwb.get(), c.scratch.get(),
+                                  c.code.get());
+  return {c.y.values(), {}, gdwb.values(), c.codes()};
 }
 
 void expect_same(const Outputs& plain, const Outputs& avx2, const std::string& where) {
