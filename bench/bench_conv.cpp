@@ -1,7 +1,9 @@
 // GFLOP/s of conv2d (the path conv2d picks: direct for the one-channel first layer, Winograd for
 // 3x3 stride 1, else im2col + sgemm; EMBER_CONV_IM2COL=1 forces im2col), forward and backward, on 1
 // thread and on all, for the layers of the MNIST CNN (issue 6) and a few residual-network layers,
-// beside the sgemm figure for 256x784x30 that the convolutions are lowered onto.
+// beside the sgemm figure for 256x784x30 that the convolutions are lowered onto. The "+relu+pool"
+// rows time conv2d_max_pool2x2 with ReLU, what the CNN's Sequential runs (GFLOP/s counted from the
+// convolution alone).
 //
 //   bench_conv            all shapes
 //   bench_conv --quick    the two MNIST CNN layers only
@@ -30,7 +32,8 @@ struct Layer {
   const char* name;
   Shape x, w;
   std::array<int64_t, 2> stride, padding;
-  bool input_grad;  // false for a first layer, whose input is the data
+  bool input_grad;     // false for a first layer, whose input is the data
+  bool fused = false;  // conv2d_max_pool2x2 with ReLU (what the CNN's Sequential runs)
 };
 
 // --cpu: time by the process's CPU clock instead of the wall clock. With one thread that is
@@ -75,11 +78,15 @@ Result time_layer(const Layer& l) {
   Tensor b = randn({l.w[0]}, gen).requires_grad_();
   if (l.input_grad) x.requires_grad_();
   Result r{};
+  const auto run = [&] {
+    return l.fused ? conv2d_max_pool2x2(x, w, b, l.padding, true)
+                   : conv2d(x, w, b, l.stride, l.padding);
+  };
   {
     NoGradGuard no_grad;
-    r.fwd_s = median_seconds([&] { conv2d(x, w, b, l.stride, l.padding); });
+    r.fwd_s = median_seconds([&] { run(); });
   }
-  Tensor y = conv2d(x, w, b, l.stride, l.padding);
+  Tensor y = run();
   Tensor dy = randn(y.shape(), gen);
   const auto node = y.grad_fn();
   r.bwd_s = median_seconds([&] {
@@ -108,6 +115,8 @@ int main(int argc, char** argv) {
   std::vector<Layer> layers = {
       {"cnn conv1 1->16 3x3 p1", {256, 1, 28, 28}, {16, 1, 3, 3}, {1, 1}, {1, 1}, false},
       {"cnn conv2 16->32 3x3 p1", {256, 16, 14, 14}, {32, 16, 3, 3}, {1, 1}, {1, 1}, true},
+      {"cnn conv1+relu+pool", {256, 1, 28, 28}, {16, 1, 3, 3}, {1, 1}, {1, 1}, false, true},
+      {"cnn conv2+relu+pool", {256, 16, 14, 14}, {32, 16, 3, 3}, {1, 1}, {1, 1}, true, true},
   };
   if (!quick) {
     layers.push_back(
