@@ -86,6 +86,7 @@ struct Grads {
   const std::uint8_t* code;
   float* rows;
   int64_t O, Ho, Wo;
+  const float* relu;  // pooled only, or null: the pooled gradient counts only where relu > 0
   const float* row(int64_t i, int64_t o, int64_t oh) const {
     if (code == nullptr) return dy + ((i * O + o) * Ho + oh) * Wo;
     if (oh % 2 == 0) {
@@ -95,7 +96,8 @@ struct Grads {
       std::fill(rows, rows + 2 * Wo, 0.0f);
       for (int64_t c = 0; c < PW; ++c) {
         const int k = code[at + c];
-        rows[(k / 2) * Wo + 2 * c + k % 2] = dy[at + c];
+        rows[(k / 2) * Wo + 2 * c + k % 2] =
+            relu == nullptr || relu[at + c] > 0.0f ? dy[at + c] : 0.0f;
       }
     }
     return rows + (oh % 2) * Wo;
@@ -383,8 +385,12 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
           for (int64_t ow = 0; ow < Wo; ow += 16) {
             const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
             __m256 a, b, cc, d;  // each window's gradient to the element its code names
-            unpool4_avx2(load_first8(dy.dy + at + ow / 2, count),
-                         load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc, d);
+            __m256 gp = load_first8(dy.dy + at + ow / 2, count);
+            if (dy.relu != nullptr)  // ReLU's backward: where(out > 0, g, 0)
+              gp = _mm256_and_ps(gp, _mm256_cmp_ps(load_first8(dy.relu + at + ow / 2, count),
+                                                   _mm256_setzero_ps(), _CMP_GT_OQ));
+            unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc,
+                         d);
             __m256 lo, hi;
             interleave(a, b, lo, hi);  // row oh, columns ow .. ow + 15
             dw_row_step(c, r, q.Wq, lo, ow);
@@ -452,10 +458,15 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
 
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
                                      int64_t n, float* dwb, float* scratch,
-                                     const std::uint8_t* pool_code) {
+                                     const std::uint8_t* pool_code, const float* relu_out) {
   // rows: [2][Wo] (+16): the plain path's row pair, or the AVX2 path's row oh + 1 (round16(Wo))
-  const Grads d{dy,  pool_code, pool_code != nullptr ? row_buffer(2 * g.Wo() + 16) : nullptr,
-                g.O, g.Ho(),    g.Wo()};
+  const Grads d{dy,
+                pool_code,
+                pool_code != nullptr ? row_buffer(2 * g.Wo() + 16) : nullptr,
+                g.O,
+                g.Ho(),
+                g.Wo(),
+                pool_code != nullptr ? relu_out : nullptr};
   if (active_isa() != Isa::generic) {
     backward_avx2(x, d, g, n, dwb, scratch);
   } else {

@@ -43,9 +43,12 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
 // x: [n, 1, H, W], dy: [n, O, Ho, Wo] -> dwb: [O, 10] (overwritten): per output channel its 9
 // weight gradients, then its bias gradient, summed over the n images in a fixed order. With
 // pool_code (from the pooled forward), dy is the pooled output's gradient [n, O, Ho/2, Wo/2]:
-// the same sums as the pool's backward followed by this one.
+// the same sums as the pool's backward followed by this one. relu_out (pooled only; null: none):
+// the pooled forward's output after its ReLU, [n, O, Ho/2, Wo/2]; the pooled gradient then counts
+// only where relu_out > 0, as ReLU's backward where(out > 0, dy, 0) followed by this one.
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
                                      int64_t n, float* dwb, float* scratch,
-                                     const std::uint8_t* pool_code = nullptr);
+                                     const std::uint8_t* pool_code = nullptr,
+                                     const float* relu_out = nullptr);
 
 }  // namespace ember::kernels

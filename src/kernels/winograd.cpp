@@ -182,19 +182,26 @@ __attribute__((target("avx2"))) inline void load_first(const float* src, int64_t
 // The gradient output transform of one tile row: g0, g1 (null when past Ho) the rows of dy,
 // Wo wide, into m[16] rows of TW; the scalar loop's arithmetic.
 // Pooled (pooled not null; Ho and Wo even): the tile row's gradient comes from the pooled
-// gradient pooled[tx] and codes code[tx] instead (end: as for g0, for the pooled gradient).
+// gradient pooled[tx] and codes code[tx] instead (end: as for g0, for the pooled gradient), and
+// with relu (the pooled, relu'd output at the same places) only where relu[tx] > 0.
 __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
     const float* g0, const float* g1, int64_t TW, int64_t Wo, const float* end, int64_t room,
-    float* const* m, const float* pooled = nullptr, const std::uint8_t* code = nullptr) {
+    float* const* m, const float* pooled = nullptr, const std::uint8_t* code = nullptr,
+    const float* relu = nullptr) {
   for (int64_t tx = 0; tx < TW; tx += 8) {
     const int64_t count = Wo - 2 * tx;
     __m256 d00, d01, d10 = _mm256_setzero_ps(), d11 = _mm256_setzero_ps();
     if (pooled != nullptr) {
       const int64_t tiles = TW - tx;
       const __m256 keep = _mm256_castsi256_ps(first_lanes(tiles));
-      const __m256 gp = tiles >= 8 || pooled + tx + 8 <= end
-                            ? _mm256_and_ps(_mm256_loadu_ps(pooled + tx), keep)
-                            : _mm256_maskload_ps(pooled + tx, first_lanes(tiles));
+      const bool whole = tiles >= 8 || pooled + tx + 8 <= end;
+      __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(pooled + tx), keep)
+                        : _mm256_maskload_ps(pooled + tx, first_lanes(tiles));
+      if (relu != nullptr) {  // ReLU's backward: where(out > 0, g, 0)
+        const __m256 out = whole ? _mm256_loadu_ps(relu + tx)  // (relu ends where pooled does)
+                                 : _mm256_maskload_ps(relu + tx, first_lanes(tiles));
+        gp = _mm256_and_ps(gp, _mm256_cmp_ps(out, _mm256_setzero_ps(), _CMP_GT_OQ));
+      }
       unpool4_avx2(gp, load_codes(code + tx, static_cast<int>(std::min<int64_t>(8, tiles))), d00,
                    d01, d10, d11);
     } else {
@@ -457,12 +464,15 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
 // dM = A dy A^T for every output channel and tile (dy zero outside Ho x Wo).
 template <bool kVec>
 inline void grad_output_transform(const float* dy, const WinogradGeometry& g, int64_t n, float* dM,
-                                  const std::uint8_t* code, float* rows) {
+                                  const std::uint8_t* code, float* rows, const float* relu) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), O = g.O;  // T: the row stride of M
   const int64_t full = z.Wo / 2;
   // Pooled (code not null): dy holds the pooled gradient [n, O, TH, TW]; each tile row's two
-  // rows of the convolution's gradient are rebuilt in `rows` by the 2x2 pool's backward.
+  // rows of the convolution's gradient are rebuilt in `rows` by the 2x2 pool's backward. With
+  // relu (the pooled forward output after ReLU, as dy), the pooled gradient counts only where
+  // relu > 0 (ReLU's backward, folded in; the plain path masks a copy of the row after 2 Wo + 16
+  // floats of `rows`).
   const bool pooled = code != nullptr;
   const int64_t plane_size = pooled ? z.TH * z.TW : z.Ho * z.Wo;
   const float* dy_end = dy + n * O * plane_size;
@@ -478,12 +488,18 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
         if constexpr (kVec) {
           if (pooled) {  // unpooled in registers, a tile per lane
             grad_output_row_avx2(nullptr, nullptr, z.TW, z.Wo, dy_end, T - col, m, dy + at,
-                                 code + at);
+                                 code + at, relu != nullptr ? relu + at : nullptr);
             continue;
           }
         }
         if (pooled) {
-          max_pool2d_2x2_backward_plane<float>(code + at, dy + at, 2, z.Wo, rows);
+          const float* gp = dy + at;
+          if (relu != nullptr) {
+            float* masked = rows + 2 * z.Wo + 16;
+            for (int64_t tx = 0; tx < z.TW; ++tx) masked[tx] = relu[at + tx] > 0.0f ? gp[tx] : 0.0f;
+            gp = masked;
+          }
+          max_pool2d_2x2_backward_plane<float>(code + at, gp, 2, z.Wo, rows);
           g0 = rows;
         }
         const float* g1 = g0 + z.Wo;
@@ -741,10 +757,11 @@ inline void forward_body(const float* x, const float* u, const float* bias,
 template <bool kSmall>
 inline void backward_body(const float* x, const float* u, const float* dy,
                           const WinogradGeometry& g, int64_t n, float* dx, float* du,
-                          bool accumulate, const std::uint8_t* code, float* scratch) {
+                          bool accumulate, const std::uint8_t* code, const float* relu,
+                          float* scratch) {
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
-  grad_output_transform<kSmall>(dy, g, n, s.M, code, s.rows);  // rows: not yet in use
+  grad_output_transform<kSmall>(dy, g, n, s.M, code, s.rows, relu);  // rows: not yet in use
   clear_pad_columns<kSmall>(s.M, 16 * O, T);
   if (du != nullptr) {
     input_transform<kSmall>(x, g, n, s);
@@ -785,14 +802,15 @@ __attribute__((flatten)) void forward_generic(const float* x, const float* u, co
 }
 __attribute__((target("avx2,fma"), flatten)) void backward_avx2(
     const float* x, const float* u, const float* dy, const WinogradGeometry& g, int64_t n,
-    float* dx, float* du, bool accumulate, const std::uint8_t* code, float* scratch) {
-  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, code, scratch);
+    float* dx, float* du, bool accumulate, const std::uint8_t* code, const float* relu,
+    float* scratch) {
+  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
 }
 __attribute__((flatten)) void backward_generic(const float* x, const float* u, const float* dy,
                                                const WinogradGeometry& g, int64_t n, float* dx,
                                                float* du, bool accumulate, const std::uint8_t* code,
-                                               float* scratch) {
-  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, code, scratch);
+                                               const float* relu, float* scratch) {
+  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
 }
 
 }  // namespace
@@ -866,11 +884,12 @@ void winograd_forward(const float* x, const float* u, const float* bias, const W
 
 void winograd_backward(const float* x, const float* u, const float* dy, const WinogradGeometry& g,
                        int64_t n, float* dx, float* du, bool accumulate, float* scratch,
-                       const std::uint8_t* pool_code) {
+                       const std::uint8_t* pool_code, const float* relu_out) {
+  if (pool_code == nullptr) relu_out = nullptr;
   if (active_isa() != Isa::generic) {
-    backward_avx2(x, u, dy, g, n, dx, du, accumulate, pool_code, scratch);
+    backward_avx2(x, u, dy, g, n, dx, du, accumulate, pool_code, relu_out, scratch);
   } else {
-    backward_generic(x, u, dy, g, n, dx, du, accumulate, pool_code, scratch);
+    backward_generic(x, u, dy, g, n, dx, du, accumulate, pool_code, relu_out, scratch);
   }
 }
 

@@ -55,10 +55,12 @@ void winograd_forward(const float* x, const float* u, const float* bias, const W
 // transformed-weight gradient du [16, O, C] (overwritten, or added to when accumulate; skipped
 // when null). x and u as in the forward. With pool_code (from the pooled forward), dy is the
 // pooled output's gradient [n, O, Ho/2, Wo/2]: the same results as the pool's backward followed
-// by this one, without the full-size gradient.
+// by this one, without the full-size gradient. relu_out (pooled only; null: none): the pooled
+// forward's output after its ReLU, [n, O, Ho/2, Wo/2]; the pooled gradient then counts only where
+// relu_out > 0, as ReLU's backward where(out > 0, dy, 0) followed by this one.
 void winograd_backward(const float* x, const float* u, const float* dy, const WinogradGeometry& g,
                        int64_t n, float* dx, float* du, bool accumulate, float* scratch,
-                       const std::uint8_t* pool_code = nullptr);
+                       const std::uint8_t* pool_code = nullptr, const float* relu_out = nullptr);
 
 // The weight gradient from the transformed one: du [16, O, C] -> dw [O, C, 3, 3] (overwritten).
 void winograd_weights_backward(const float* du, const WinogradGeometry& g, float* dw);

@@ -144,7 +144,11 @@ int64_t block_images(const ConvShape& s) { return std::max<int64_t>(1, (s.N + 31
 
 // Sum over n and pixels of dy[n, o, :] for each o, in a fixed order.
 template <class T>
-void bias_grad(const T* dy, const ConvShape& s, T* db) {
+void bias_grad(const T* dy, const ConvShape& s, T* db, const T* relu = nullptr) {
+  // with relu (the layer's output after a ReLU, as dy): dy counts only where relu > 0
+  const auto at = [relu, dy](int64_t i) {
+    return relu == nullptr || relu[i] > T(0) ? dy[i] : T(0);
+  };
   const int64_t P = s.P();
   // channels in parallel (each channel's sum is in a fixed order), when there is enough to read
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, s.N * P));
@@ -152,11 +156,13 @@ void bias_grad(const T* dy, const ConvShape& s, T* db) {
     for (int64_t o = o0; o < o1; ++o) {
       T lanes[8] = {};
       for (int64_t n = 0; n < s.N; ++n) {
-        const T* row = dy + (n * s.O + o) * P;
+        const int64_t row = (n * s.O + o) * P;
         int64_t p = 0;
-        for (; p + 8 <= P; p += 8)
-          for (int k = 0; k < 8; ++k) lanes[k] += row[p + k];
-        for (; p < P; ++p) lanes[p % 8] += row[p];
+        if (relu == nullptr) {
+          for (; p + 8 <= P; p += 8)
+            for (int k = 0; k < 8; ++k) lanes[k] += dy[row + p + k];
+        }
+        for (; p < P; ++p) lanes[p % 8] += at(row + p);
       }
       db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
               ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
@@ -262,7 +268,8 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
 // [N, C, H, W], dw [O, C, 3, 3] (each null when not needed). Per block, the transformed-weight
 // gradient partial; then their sum in block order.
 void winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
-                            float* dx, float* dw, const std::uint8_t* code = nullptr) {
+                            float* dx, float* dw, const std::uint8_t* code = nullptr,
+                            const float* relu = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   const int64_t UC = 16 * s.O * s.g.C;
   std::vector<float> u(static_cast<size_t>(UC));
@@ -281,7 +288,8 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u.data(), dy + n0 * out, g,
                                  n, dx != nullptr ? dx + n0 * in : nullptr,
                                  dw != nullptr ? partials + b * UC : nullptr, n0 > b0, scratch_buf,
-                                 code != nullptr ? code + n0 * out : nullptr);
+                                 code != nullptr ? code + n0 * out : nullptr,
+                                 relu != nullptr ? relu + n0 * out : nullptr);
     }
   });
   if (dw != nullptr) {
@@ -331,7 +339,7 @@ void direct_conv_forward(const float* x, const float* w, const float* bias, cons
 // and db [O] (either null when not needed). Per block of images one [O, 10] partial, then their
 // sum in block order.
 void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, float* dw, float* db,
-                          const std::uint8_t* code = nullptr) {
+                          const std::uint8_t* code = nullptr, const float* relu = nullptr) {
   const kernels::DirectGeometry g = direct_geometry(s);
   const int64_t per_block = direct_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
@@ -340,9 +348,9 @@ void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, f
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t n0 = b * per_block, n = std::min(per_block, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
-    kernels::conv3x3_single_channel_backward(x + n0 * in, dy + n0 * out, g, n,
-                                             partials.data() + b * s.O * 10, buf,
-                                             code != nullptr ? code + n0 * out : nullptr);
+    kernels::conv3x3_single_channel_backward(
+        x + n0 * in, dy + n0 * out, g, n, partials.data() + b * s.O * 10, buf,
+        code != nullptr ? code + n0 * out : nullptr, relu != nullptr ? relu + n0 * out : nullptr);
   });
   for (int64_t o = 0; o < s.O; ++o)
     for (int k = 0; k < 10; ++k) {
@@ -435,7 +443,15 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
     return grads();
   }
   Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
-  if (v.relu_out.defined()) {  // ReLU's backward first: where(out > 0, g, 0), as relu's node
+  const std::uint8_t* code = v.code.defined() ? v.code.data_ptr<std::uint8_t>() : nullptr;
+  // ReLU's backward folded into the pooled kernels (they read the output and count the pooled
+  // gradient only where it is > 0, and so does the bias sum) where they alone read the gradient:
+  // the Winograd path, and the direct one when it computes dw (and db) only: a pass over the
+  // pooled gradient less.
+  const bool fold_relu = v.relu_out.defined() && code != nullptr &&
+                         (use_winograd(s, dt) || (use_direct(s, dt) && v.need_w && !v.need_x));
+  const float* relu = fold_relu ? v.relu_out.data_ptr<float>() : nullptr;
+  if (v.relu_out.defined() && !fold_relu) {  // ReLU's backward first: where(out > 0, g, 0)
     Tensor masked = empty(gc.shape(), dt);
     const float* o = v.relu_out.data_ptr<float>();
     const float* pg = gc.data_ptr<float>();
@@ -445,18 +461,17 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
     });
     gc = masked;
   }
-  const std::uint8_t* code = v.code.defined() ? v.code.data_ptr<std::uint8_t>() : nullptr;
   if (use_winograd(s, dt)) {
     const float* pg = gc.data_ptr<float>();
     winograd_conv_backward(v.need_w ? v.xs.data_ptr<float>() : nullptr, v.ws.data_ptr<float>(), pg,
                            s, v.need_x ? dx.data_ptr<float>() : nullptr,
-                           v.need_w ? dw.data_ptr<float>() : nullptr, code);
+                           v.need_w ? dw.data_ptr<float>() : nullptr, code, relu);
     if (v.need_b) {
       // pooled: the sum of the pooled gradient, which holds every nonzero of the full-size one
       // (summed in another order, so equal within rounding, not to the bit)
       ConvShape pooled = s;
       if (code != nullptr) pooled.g.Ho /= 2, pooled.g.Wo /= 2;
-      bias_grad(pg, pooled, db.data_ptr<float>());
+      bias_grad(pg, pooled, db.data_ptr<float>(), relu);
     }
     return grads();
   }
@@ -475,7 +490,7 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
     };
     if (v.need_w) {
       direct_conv_backward(v.xs.data_ptr<float>(), pg, s, dw.data_ptr<float>(),
-                           v.need_b ? db.data_ptr<float>() : nullptr, code);
+                           v.need_b ? db.data_ptr<float>() : nullptr, code, relu);
     } else if (v.need_b) {
       bias_grad(dense_grad(), s, db.data_ptr<float>());
     }

@@ -138,22 +138,35 @@ TEST(ConvMaxPool2x2, SameBitsAsConvThenPool) {
 }
 
 TEST(ConvMaxPool2x2, WeightOnlyAndInputOnlyGradients) {
-  // the node keeps only what its backward reads: the input for dw, the weight for dx
+  // the node keeps only what its backward reads: the input for dw, the weight for dx; with a ReLU,
+  // its backward is folded into the kernels where they alone read the gradient (Winograd; the
+  // direct kernel when only dw and db are wanted), else a pass of its own
   for (const Shape& xs : {Shape{2, 1, 8, 8}, Shape{2, 4, 8, 8}}) {
     Tensor x = random_f64(xs, 8).to(DType::f32), w = random_f64({4, xs[1], 3, 3}, 9).to(DType::f32);
     Tensor b = random_f64({4}, 10).to(DType::f32);
-    for (int which = 0; which < 3; ++which) {
-      Tensor xx = x.clone(), ww = w.clone(), bb = b.clone();
-      Tensor x2 = x.clone(), w2 = w.clone(), b2 = b.clone();
-      Tensor* grads[3][2] = {{&xx, &x2}, {&ww, &w2}, {&bb, &b2}};
-      grads[which][0]->requires_grad_();
-      grads[which][1]->requires_grad_();
-      conv2d_max_pool2x2(xx, ww, bb, {1, 1}).sum().backward();
-      max_pool2d(conv2d(x2, w2, b2, {1, 1}, {1, 1}), {2, 2}).sum().backward();
-      EXPECT_EQ(grads[which][0]->grad().to_vector<float>(),
-                grads[which][1]->grad().to_vector<float>())
-          << "channels " << xs[1] << ", gradient of input " << which;
-    }
+    for (bool with_relu : {false, true})
+      for (int which = 0; which < 3; ++which) {
+        Tensor xx = x.clone(), ww = w.clone(), bb = b.clone();
+        Tensor x2 = x.clone(), w2 = w.clone(), b2 = b.clone();
+        Tensor* grads[3][2] = {{&xx, &x2}, {&ww, &w2}, {&bb, &b2}};
+        grads[which][0]->requires_grad_();
+        grads[which][1]->requires_grad_();
+        const Tensor g = random_f64({2, 4, 4, 4}, 11).to(DType::f32);  // the pooled gradient
+        (conv2d_max_pool2x2(xx, ww, bb, {1, 1}, with_relu) * g).sum().backward();
+        const Tensor y2 = conv2d(x2, w2, b2, {1, 1}, {1, 1});
+        (max_pool2d(with_relu ? relu(y2) : y2, {2, 2}) * g).sum().backward();
+        const std::vector<float> got = grads[which][0]->grad().to_vector<float>(),
+                                 want = grads[which][1]->grad().to_vector<float>();
+        const std::string where = "channels " + std::to_string(xs[1]) + ", gradient of input " +
+                                  std::to_string(which) + (with_relu ? ", relu" : "");
+        if (which < 2) {
+          EXPECT_EQ(got, want) << where;
+        } else {  // db: the pooled gradient summed in another order than the full-size one
+          ASSERT_EQ(got.size(), want.size()) << where;
+          for (std::size_t k = 0; k < got.size(); ++k)
+            EXPECT_NEAR(got[k], want[k], 1e-5 * (1 + std::abs(want[k]))) << where;
+        }
+      }
   }
 }
 
@@ -289,17 +302,22 @@ TEST(ConvDirect, PooledKernelsOnBothInstructionSets) {
         EXPECT_EQ(got, ref) << where;  // the guards included
         EXPECT_EQ(code, ref_code) << where;
         // backward from the pooled gradient vs from the full-size one the pool's backward makes
+        // (with relu: ReLU's backward folded in, vs applied to the pooled gradient first)
         const std::vector<float> dp =
             random_f64({n * O * PP}, 34).to(DType::f32).to_vector<float>();
+        std::vector<float> dp_relu = dp;
+        if (with_relu)
+          for (std::size_t k = 0; k < dp.size(); ++k) dp_relu[k] = got[k] > 0.0f ? dp[k] : 0.0f;
         std::vector<float> dense(static_cast<size_t>(n * O * P));
         for (int64_t p = 0; p < n * O; ++p)
-          kernels::max_pool2d_2x2_backward_plane<float>(code.data() + p * PP, dp.data() + p * PP,
-                                                        Ho, Wo, dense.data() + p * P);
+          kernels::max_pool2d_2x2_backward_plane<float>(
+              code.data() + p * PP, dp_relu.data() + p * PP, Ho, Wo, dense.data() + p * P);
         std::vector<float> dwb_ref(static_cast<size_t>(O * 10)), dwb(dwb_ref.size());
         kernels::conv3x3_single_channel_backward(x.data(), dense.data(), g, n, dwb_ref.data(),
                                                  scratch.data());
         kernels::conv3x3_single_channel_backward(x.data(), dp.data(), g, n, dwb.data(),
-                                                 scratch.data(), code.data());
+                                                 scratch.data(), code.data(),
+                                                 with_relu ? got.data() : nullptr);
         EXPECT_EQ(dwb, dwb_ref) << where;
       }
   }
