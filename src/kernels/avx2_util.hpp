@@ -36,6 +36,12 @@ __attribute__((target("avx2"))) inline void zero_row(float* dst, int64_t n) {
   _mm256_storeu_ps(dst + n - 8, _mm256_setzero_ps());
 }
 
+// ReLU's rule lane by lane: v where of > 0, else 0 (a NaN in `of` gives 0). where_positive(v, v)
+// is relu(v) as ember::relu computes it; where_positive(g, out) is its backward.
+__attribute__((target("avx2"))) inline __m256 where_positive(__m256 v, __m256 of) {
+  return _mm256_and_ps(v, _mm256_cmp_ps(of, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
 // a = [a0..a7], b = [b0..b7] -> even = [a0 a2 a4 a6 b0 b2 b4 b6], odd = [a1 a3 .. b7]
 __attribute__((target("avx2"))) inline void deinterleave(__m256 a, __m256 b, __m256& even,
                                                          __m256& odd) {

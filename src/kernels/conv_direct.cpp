@@ -232,23 +232,21 @@ __attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, i
   if (count & 1) _mm_store_ss(dst, q);
 }
 
+// The first `count` (< 4) floats at src, the rest 0.
+__attribute__((target("avx2"))) inline __m128 load_first3(const float* src, int64_t count) {
+  const __m128 two = (count & 2) != 0
+                         ? _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src))
+                         : _mm_setzero_ps();
+  if ((count & 1) == 0) return two;
+  const __m128 one = _mm_load_ss(src + (count & 2));
+  return (count & 2) != 0 ? _mm_movelh_ps(two, one) : one;
+}
+
 // The first `count` (<= 8) floats at src, the rest 0: whole, or pieces of 4, 2 and 1.
 __attribute__((target("avx2"))) inline __m256 load_first8(const float* src, int64_t count) {
   if (count >= 8) return _mm256_loadu_ps(src);
-  __m128 part[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
-  int64_t at = 0;
-  if (count & 4) {
-    part[0] = _mm_loadu_ps(src);
-    at = 4;
-  }
-  __m128 rest = _mm_setzero_ps();  // the last count % 4 floats
-  if (count & 2) rest = _mm_loadl_pi(rest, reinterpret_cast<const __m64*>(src + at));
-  if (count & 1) {
-    const __m128 one = _mm_load_ss(src + at + (count & 2));
-    rest = (count & 2) != 0 ? _mm_movelh_ps(rest, one) : one;
-  }
-  part[at / 4] = rest;
-  return _mm256_set_m128(part[1], part[0]);
+  if (count & 4) return _mm256_set_m128(load_first3(src + 4, count & 3), _mm_loadu_ps(src));
+  return _mm256_zextps128_ps256(load_first3(src, count));
 }
 
 // kChannels channels from o of forward_pooled_pair's 16 columns from ow: 4 FMA chains each, the
@@ -273,11 +271,10 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
         for (int c = 0; c < kChannels; ++c) acc[c][r][h] = _mm256_fmadd_ps(wk[c], in, acc[c][r][h]);
       }
   }
-  const __m256 zero = _mm256_setzero_ps();
   for (int c = 0; c < kChannels; ++c) {
-    if (outs.relu)  // v > 0 ? v : 0, as relu() (a NaN gives 0)
+    if (outs.relu)
       for (auto& row : acc[c])
-        for (__m256& v : row) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+        for (__m256& v : row) v = where_positive(v, v);
     // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
     __m256 wa, wb, wc, wd;
     deinterleave(acc[c][0][0], acc[c][0][1], wa, wb);
@@ -387,8 +384,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
             __m256 a, b, cc, d;  // each window's gradient to the element its code names
             __m256 gp = load_first8(dy.dy + at + ow / 2, count);
             if (dy.relu != nullptr)  // ReLU's backward: where(out > 0, g, 0)
-              gp = _mm256_and_ps(gp, _mm256_cmp_ps(load_first8(dy.relu + at + ow / 2, count),
-                                                   _mm256_setzero_ps(), _CMP_GT_OQ));
+              gp = where_positive(gp, load_first8(dy.relu + at + ow / 2, count));
             unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc,
                          d);
             __m256 lo, hi;

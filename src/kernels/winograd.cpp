@@ -136,7 +136,7 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
                      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b),
                      _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b)};
       if (relu) {  // v > 0 ? v : 0 before the pool, as relu() then max_pool2d() (a NaN gives 0)
-        for (__m256& e : v) e = _mm256_and_ps(e, _mm256_cmp_ps(e, _mm256_setzero_ps(), _CMP_GT_OQ));
+        for (__m256& e : v) e = where_positive(e, e);
       }
       __m256i k;
       const __m256 mx = pool4_avx2(v[0], v[1], v[2], v[3], k);
@@ -200,7 +200,7 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
       if (relu != nullptr) {  // ReLU's backward: where(out > 0, g, 0)
         const __m256 out = whole ? _mm256_loadu_ps(relu + tx)  // (relu ends where pooled does)
                                  : _mm256_maskload_ps(relu + tx, first_lanes(tiles));
-        gp = _mm256_and_ps(gp, _mm256_cmp_ps(out, _mm256_setzero_ps(), _CMP_GT_OQ));
+        gp = where_positive(gp, out);
       }
       unpool4_avx2(gp, load_codes(code + tx, static_cast<int>(std::min<int64_t>(8, tiles))), d00,
                    d01, d10, d11);
@@ -541,7 +541,7 @@ __attribute__((target("avx2,fma"))) void grad_input_transform_avx2(const float* 
       s.rows;  // q[k][Ws] (rows Wr apart): row k (0..3) of the tile row after the column step
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c) {
-      for (int64_t k = 0; k < z.Hp * Ws; k += 8) _mm256_storeu_ps(plane + k, _mm256_setzero_ps());
+      zero_row(plane, z.Hp * Ws);
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
         for (int k = 0; k < 4; ++k)

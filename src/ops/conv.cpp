@@ -158,10 +158,8 @@ void bias_grad(const T* dy, const ConvShape& s, T* db, const T* relu = nullptr) 
       for (int64_t n = 0; n < s.N; ++n) {
         const int64_t row = (n * s.O + o) * P;
         int64_t p = 0;
-        if (relu == nullptr) {
-          for (; p + 8 <= P; p += 8)
-            for (int k = 0; k < 8; ++k) lanes[k] += dy[row + p + k];
-        }
+        for (; p + 8 <= P; p += 8)
+          for (int k = 0; k < 8; ++k) lanes[k] += at(row + p + k);
         for (; p < P; ++p) lanes[p % 8] += at(row + p);
       }
       db[o] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
