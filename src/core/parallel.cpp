@@ -34,7 +34,48 @@
 #endif
 
 namespace ember {
+
+namespace detail {
+
+// One BackgroundTask: fn over [begin, end) in chunks that whoever is free claims from a counter
+// (workers, and the waiter when it calls wait()), as a parallel_for's are. So a waiter never waits
+// for a worker that is slow to start (its core busy) or for chunks nobody has begun.
+struct BackgroundState {
+  std::function<void(int64_t, int64_t)> fn;
+  int64_t begin = 0, end = 0, grain = 1, chunks = 0;
+  std::atomic<int64_t> next{0};      // the next chunk to claim; >= chunks: none left
+  std::atomic<int64_t> finished{0};  // chunks run (or skipped after an error)
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;  // written once, by whoever flips `failed`
+
+  // Claims and runs one chunk; false when none was left.
+  template <class Notify>
+  bool run_one(const Notify& notify) {
+    const int64_t c = next.fetch_add(1);
+    if (c >= chunks) return false;
+    if (!failed.load(std::memory_order_relaxed)) {
+      const int64_t lo = begin + c * grain, hi = std::min(end, lo + grain);
+      try {
+        fn(lo, hi);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+      }
+    }
+    // Wake a sleeping waiter once nothing is left to claim (wait() claimed the rest, or cancel()
+    // stopped the claims): it waits for the chunks in flight, this one maybe its last. The
+    // counters are sequentially consistent, so that either this thread sees `next` past the end
+    // or the waiter, which moves `next` there before it reads `finished`, sees this chunk done.
+    finished.fetch_add(1);
+    if (next.load() >= chunks) notify();
+    return true;
+  }
+};
+
+}  // namespace detail
+
 namespace {
+
+using detail::BackgroundState;
 
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 constexpr auto kLateAfter = std::chrono::microseconds(100);
@@ -197,6 +238,45 @@ class Pool {
     if (job.error) std::rethrow_exception(job.error);
   }
 
+  // Hands `task` to the workers: false (nothing posted) with one thread, inside a parallel region,
+  // while another thread holds the pool, or while another background task waits in the slot.
+  bool post(const std::shared_ptr<BackgroundState>& task) {
+    if (size() < 2 || t_in_parallel) return false;
+    std::unique_lock<std::mutex> submit(submit_mu_, std::try_to_lock);
+    if (!submit.owns_lock()) return false;
+    start_workers();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (background_ != nullptr) return false;
+      background_ = task;
+      background_posted_.store(true, std::memory_order_release);
+    }
+    wake_cv_.notify_one();
+    return true;
+  }
+
+  // Takes `task` out of the slot if no worker has taken it (its waiter claimed its chunks).
+  void withdraw(const BackgroundState* task) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (background_.get() == task) {
+      background_ = nullptr;
+      background_posted_.store(false, std::memory_order_relaxed);
+    }
+  }
+
+  // Returns once `task` has `count` chunks finished (the others run on workers now).
+  void await(const BackgroundState& task, int64_t count) {
+    const auto finished = [&] { return task.finished.load() >= count; };
+    if (spin_until(finished)) return;
+    std::unique_lock<std::mutex> lk(mu_);
+    background_cv_.wait(lk, finished);
+  }
+
+  void notify_background_done() {
+    std::lock_guard<std::mutex> lk(mu_);
+    background_cv_.notify_all();
+  }
+
  private:
   // Both called with submit_mu_ held (or from the destructor).
   void start_workers() {
@@ -221,29 +301,52 @@ class Pool {
     stop_flag_.store(false, std::memory_order_relaxed);
   }
 
+  // A worker serves, in this order: the caller's parallel_for jobs (the caller waits on them),
+  // then chunks of a background task, then it watches for more for kSpinFor, then it sleeps.
   void worker_loop() {
     t_in_parallel = true;  // anything a worker runs is inside a parallel region
     uint64_t seen = generation_.load(std::memory_order_acquire);
+    std::shared_ptr<BackgroundState> background;  // one this worker helps with
+    const auto notify = [this] { notify_background_done(); };
     for (;;) {
+      if (stop_flag_.load(std::memory_order_relaxed)) return;
+      if (generation_.load(std::memory_order_acquire) != seen) {
+        std::unique_lock<std::mutex> lk(mu_);
+        seen = generation_.load(std::memory_order_relaxed);
+        Job* job = job_;
+        if (job == nullptr) continue;  // it finished before this worker came
+        job->refs.fetch_add(1, std::memory_order_relaxed);
+        lk.unlock();
+        job->run_chunks();
+        // The caller may return (and its Job vanish) as soon as refs reaches 0: touch only the
+        // pool.
+        if (job->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> done(mu_);
+          done_cv_.notify_one();
+        }
+        continue;
+      }
+      if (background != nullptr) {
+        if (!background->run_one(notify)) background = nullptr;
+        continue;
+      }
+      if (background_posted_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> lk(mu_);
+        background = std::move(background_);
+        background_ = nullptr;
+        background_posted_.store(false, std::memory_order_relaxed);
+        continue;
+      }
       spin_until([&] {
         return generation_.load(std::memory_order_acquire) != seen ||
+               background_posted_.load(std::memory_order_acquire) ||
                stop_flag_.load(std::memory_order_relaxed);
       });
       std::unique_lock<std::mutex> lk(mu_);
       wake_cv_.wait(lk, [&] {
-        return stop_ || (job_ != nullptr && generation_.load(std::memory_order_relaxed) != seen);
+        return stop_ || (job_ != nullptr && generation_.load(std::memory_order_relaxed) != seen) ||
+               background_ != nullptr;
       });
-      if (stop_) return;
-      seen = generation_.load(std::memory_order_relaxed);
-      Job* job = job_;
-      job->refs.fetch_add(1, std::memory_order_relaxed);
-      lk.unlock();
-      job->run_chunks();
-      // The caller may return (and its Job vanish) as soon as refs reaches 0: touch only the pool.
-      if (job->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> done(mu_);
-        done_cv_.notify_one();
-      }
     }
   }
 
@@ -252,8 +355,11 @@ class Pool {
   std::mutex mu_;         // guards job_, stop_, and attaching to a job
   std::condition_variable wake_cv_;
   std::condition_variable done_cv_;
+  std::condition_variable background_cv_;  // a background task finished on a worker
   std::vector<std::thread> workers_;
   Job* job_ = nullptr;
+  std::shared_ptr<BackgroundState> background_;  // posted, not yet taken; guarded by mu_
+  std::atomic<bool> background_posted_{false};   // background_ != nullptr, read while spinning
   std::chrono::steady_clock::time_point solo_until_{};  // guarded by submit_mu_
   std::atomic<uint64_t> generation_{0};  // bumped under mu_, watched without it while spinning
   bool stop_ = false;
@@ -272,5 +378,52 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 }
 
 bool in_parallel_region() { return t_in_parallel; }
+
+BackgroundTask::~BackgroundTask() { cancel(); }
+
+void BackgroundTask::start(std::function<void()> fn) {
+  start(0, 1, 1, [fn = std::move(fn)](int64_t, int64_t) { fn(); });
+}
+
+void BackgroundTask::start(int64_t begin, int64_t end, int64_t grain,
+                           std::function<void(int64_t, int64_t)> fn) {
+  cancel();
+  auto task = std::make_shared<BackgroundState>();
+  task->fn = std::move(fn);
+  task->begin = begin;
+  task->end = std::max(begin, end);
+  task->grain = std::max<int64_t>(grain, 1);
+  task->chunks = (task->end - task->begin + task->grain - 1) / task->grain;
+  state_ = task;
+  if (task->chunks > 0) Pool::instance().post(task);
+}
+
+void BackgroundTask::wait() {
+  if (!state_) return;
+  const std::shared_ptr<BackgroundState> task = std::move(state_);
+  state_ = nullptr;
+  Pool& pool = Pool::instance();
+  {
+    RegionGuard region;  // the chunks run here as on a worker: nested calls inline
+    while (task->run_one([&pool] { pool.notify_background_done(); })) {
+    }
+  }
+  pool.withdraw(task.get());
+  pool.await(*task, task->chunks);
+  task->fn = nullptr;  // let go of what fn holds before returning
+  if (task->error) std::rethrow_exception(task->error);
+}
+
+void BackgroundTask::cancel() {
+  if (!state_) return;
+  const std::shared_ptr<BackgroundState> task = std::move(state_);
+  state_ = nullptr;
+  Pool& pool = Pool::instance();
+  // no more claims; the chunks claimed before this (fewer than `claimed`) still finish
+  const int64_t claimed = std::min(task->next.exchange(task->chunks), task->chunks);
+  pool.withdraw(task.get());
+  pool.await(*task, claimed);
+  task->fn = nullptr;
+}
 
 }  // namespace ember

@@ -54,6 +54,19 @@ DataLoader& DataLoader::transform(std::function<void(Batch&)> fn) {
   return *this;
 }
 
+DataLoader& DataLoader::prefetch(bool on) {
+  if (!on) stop_background();
+  prefetch_ = on;
+  return *this;
+}
+
+DataLoader::~DataLoader() { stop_background(); }
+
+void DataLoader::stop_background() {
+  background_.task.cancel();
+  background_.batch = Gathered{};
+}
+
 std::int64_t DataLoader::size() const {
   const std::int64_t n = dataset_->size();
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
@@ -71,9 +84,10 @@ void DataLoader::new_epoch() {
 }
 
 DataLoader::Iterator DataLoader::begin() {
+  stop_background();  // a restart: the batch being gathered belongs to the last epoch
   current_ = Batch{};
   new_epoch();
-  if (size() > 0) load(0);
+  if (size() > 0) advance(0);
   return Iterator(this, 0);
 }
 
@@ -82,8 +96,9 @@ DataLoader::Iterator DataLoader::end() { return Iterator(this, size()); }
 DataLoader::Iterator& DataLoader::Iterator::operator++() {
   ++index_;
   if (index_ < loader_->size()) {
-    loader_->load(index_);
+    loader_->advance(index_);
   } else {
+    loader_->stop_background();
     loader_->current_ = Batch{};  // the epoch is over: let go of the last batch
   }
   return *this;
@@ -114,31 +129,81 @@ void fill_float_targets(const Tensor& y, std::int64_t rows, Tensor& out) {
 
 }  // namespace
 
-void DataLoader::load(std::int64_t index) {
-  current_ = Batch{};  // drop our own hold on the previous batch before deciding on reuse
+DataLoader::Gathered DataLoader::prepare(std::int64_t index) {
   const std::int64_t n = dataset_->size();
-  const std::int64_t start = index * batch_size_;
-  const std::int64_t rows = std::min(batch_size_, n - start);
-  if (order_.size() != static_cast<std::size_t>(n)) new_epoch();
+  if (order_.size() != static_cast<std::size_t>(n)) {
+    stop_background();
+    new_epoch();
+  }
   if (!spec_known_) {
     spec_ = dataset_->item_spec();
     spec_known_ = true;
   }
-  Tensor x = reuse_or_alloc(xbuf_, with_batch(batch_size_, spec_.first.shape), spec_.first.dtype);
-  Tensor y = reuse_or_alloc(ybuf_, with_batch(batch_size_, spec_.second.shape), spec_.second.dtype);
-  const std::span<const std::int64_t> idx(order_.data() + start, static_cast<std::size_t>(rows));
+  Slot& slot = slots_[index % 2];
+  Gathered g;
+  g.index = index;
+  g.rows = std::min(batch_size_, n - index * batch_size_);
+  g.x = reuse_or_alloc(slot.x, with_batch(batch_size_, spec_.first.shape), spec_.first.dtype);
+  g.y = reuse_or_alloc(slot.y, with_batch(batch_size_, spec_.second.shape), spec_.second.dtype);
+  if (float_targets_) g.t = reuse_or_alloc(slot.t, {batch_size_, 1}, DType::f32);
+  return g;
+}
+
+void DataLoader::fill(const Gathered& g, std::int64_t lo, std::int64_t hi) const {
+  const std::span<const std::int64_t> idx(order_.data() + g.index * batch_size_ + lo,
+                                          static_cast<std::size_t>(hi - lo));
+  Tensor x = g.x.slice(0, lo, hi), y = g.y.slice(0, lo, hi);
   dataset_->gather(idx, x, y);
-  Batch b;
-  b.x = rows == batch_size_ ? x : x.slice(0, 0, rows);
-  if (float_targets_) {
-    Tensor t = reuse_or_alloc(tbuf_, {batch_size_, 1}, DType::f32);
-    fill_float_targets(y, rows, t);
-    b.y = rows == batch_size_ ? t : t.slice(0, 0, rows);
-  } else {
-    b.y = rows == batch_size_ ? y : y.slice(0, 0, rows);
+  if (g.t.defined()) {
+    Tensor t = g.t.slice(0, lo, hi);
+    fill_float_targets(y, hi - lo, t);
   }
+}
+
+void DataLoader::finish(Gathered g) {
+  const bool whole = g.rows == batch_size_;
+  Batch b;
+  b.x = whole ? std::move(g.x) : g.x.slice(0, 0, g.rows);
+  const Tensor& y = g.t.defined() ? g.t : g.y;
+  b.y = whole ? y : y.slice(0, 0, g.rows);
+  g = Gathered{};  // the batch's tensors are held by b alone
   if (transform_) transform_(b);
   current_ = std::move(b);
+}
+
+void DataLoader::load(std::int64_t index) {
+  Gathered g = prepare(index);
+  if (g.rows > 0) fill(g, 0, g.rows);
+  finish(std::move(g));
+}
+
+void DataLoader::advance(std::int64_t index) {
+  current_ = Batch{};  // drop our own hold on the previous batch before deciding on reuse
+  Gathered g;
+  if (background_.task.pending() && background_.batch.index == index) {
+    g = std::move(background_.batch);
+    background_.batch = Gathered{};
+    background_.task.wait();  // rethrows what the gather threw, as a gather here would
+  } else {
+    stop_background();
+    g = prepare(index);
+    if (g.rows > 0) fill(g, 0, g.rows);
+  }
+  // the next batch is gathered while this one is transformed and used
+  if (index + 1 < size()) prefetch_next(index + 1);
+  finish(std::move(g));
+}
+
+void DataLoader::prefetch_next(std::int64_t index) {
+  if (!prefetch_ || get_num_threads() < 2 || !dataset_->concurrent_gather()) return;
+  background_.batch = prepare(index);
+  // The task holds its own handles to the buffers (released when it has run) and reads order_,
+  // which nothing changes before wait() or cancel(). In chunks of about 1/8 of the batch, so that
+  // the caller, when it comes for the batch, takes over whatever the worker has not begun.
+  const std::int64_t rows = background_.batch.rows;
+  background_.task.start(
+      0, rows, std::max<std::int64_t>(1, (rows + 7) / 8),
+      [this, g = background_.batch](std::int64_t lo, std::int64_t hi) { fill(g, lo, hi); });
 }
 
 Batch DataLoader::batch(std::int64_t index) {
@@ -147,14 +212,15 @@ Batch DataLoader::batch(std::int64_t index) {
                 std::to_string(size()) + " batches");
   }
   // Gathered into fresh buffers, so it never aliases the batches the iteration hands out.
-  Tensor xkeep = std::move(xbuf_), ykeep = std::move(ybuf_), tkeep = std::move(tbuf_);
+  Slot keep[2] = {std::move(slots_[0]), std::move(slots_[1])};
+  slots_[0] = Slot{};
+  slots_[1] = Slot{};
   Batch saved = std::move(current_);
   load(index);
   Batch out = std::move(current_);
   current_ = std::move(saved);
-  xbuf_ = std::move(xkeep);
-  ybuf_ = std::move(ykeep);
-  tbuf_ = std::move(tkeep);
+  slots_[0] = std::move(keep[0]);
+  slots_[1] = std::move(keep[1]);
   return out;
 }
 

@@ -2,10 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <set>
+#include <thread>
 
+#include "ember/core/error.hpp"
+#include "ember/core/parallel.hpp"
 #include "ember/core/random.hpp"
 #include "ember/data/dataloader.hpp"
+#include "ember/ops/elementwise.hpp"
 #include "io/test_files.hpp"
 
 using namespace ember;
@@ -123,10 +129,15 @@ TEST(DataLoader, ShuffleNeedsGenerator) {
 TEST(DataLoader, ReusesBufferOnlyWhenNobodyHoldsIt) {
   auto ds = numbered(12);
   DataLoader dl(ds, 4);
-  // Not held: the same memory comes back batch after batch.
-  std::set<const void*> seen;
-  for (const Batch& b : dl) seen.insert(b.x.raw_data());
-  EXPECT_EQ(seen.size(), 1u);
+  // Not held: two buffers (one filled while the caller uses the other) come back in turn, batch
+  // i of each epoch (3 batches) in buffer i % 2.
+  std::vector<const void*> seen;
+  for (int e = 0; e < 2; ++e)
+    for (const Batch& b : dl) seen.push_back(b.x.raw_data());
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_NE(seen[0], seen[1]);
+  for (std::size_t k = 2; k < seen.size(); ++k)
+    EXPECT_EQ(seen[k], seen[k % 3 % 2]) << "batch " << k;
   // Held (a copy of the handle, or a view): the earlier batch keeps its values.
   std::vector<Tensor> kept;
   for (const Batch& b : dl) kept.push_back(b.x.reshape({-1}));
@@ -206,6 +217,114 @@ TEST(DataLoader, BatchByIndex) {
   const Batch b = dl.batch(2);
   EXPECT_EQ(b.y.to_vector<std::int64_t>(), (std::vector<std::int64_t>{6}));
   expect_error([&] { dl.batch(3); }, {"out of range"});
+}
+
+namespace {
+
+class Threads {
+ public:
+  explicit Threads(int n) : saved_(get_num_threads()) { set_num_threads(n); }
+  ~Threads() { set_num_threads(saved_); }
+  Threads(const Threads&) = delete;
+  Threads& operator=(const Threads&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Every batch of `epochs` epochs, x and y copied out, stopping after `stop_at` batches of an
+// epoch when that is >= 0 (an early break; the next epoch restarts the loader).
+std::vector<std::vector<float>> all_batches(DataLoader& dl, int epochs, int stop_at = -1) {
+  std::vector<std::vector<float>> out;
+  for (int e = 0; e < epochs; ++e) {
+    int k = 0;
+    for (const Batch& b : dl) {
+      if (k++ == stop_at) break;
+      out.push_back(b.x.to_vector<float>());
+      out.push_back(b.y.to_vector<float>());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(DataLoader, PrefetchGivesTheSameBatchesBitForBit) {
+  // The background gather against the same loader gathering each batch when asked: shuffled, a
+  // short last batch, float targets, a transform, early breaks. Expected: identical batches.
+  Threads t(2);
+  ImageDataset ds(tiny_images(23), Layout::flat);
+  ASSERT_TRUE(ds.concurrent_gather());
+  for (const int stop_at : {-1, 0, 1, 3}) {
+    Generator g1(5), g2(5);
+    DataLoader on(ds, 4, true, &g1), off(ds, 4, true, &g2);
+    int calls_on = 0, calls_off = 0;
+    on.float_targets().transform([&](Batch& b) { b.x = b.x * scalar(++calls_on); });
+    off.float_targets().prefetch(false).transform(
+        [&](Batch& b) { b.x = b.x * scalar(++calls_off); });
+    const auto a = all_batches(on, 3, stop_at), b = all_batches(off, 3, stop_at);
+    EXPECT_EQ(calls_on, calls_off);
+    ASSERT_EQ(a.size(), b.size()) << "stop_at " << stop_at;
+    for (std::size_t k = 0; k < a.size(); ++k) EXPECT_EQ(a[k], b[k]) << "item " << k;
+  }
+}
+
+TEST(DataLoader, PrefetchNeverOverwritesAHeldBatch) {
+  Threads t(2);
+  auto ds = numbered(40);
+  DataLoader dl(ds, 4);
+  std::vector<Batch> kept;
+  for (const Batch& b : dl) {
+    kept.push_back(b);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));  // the next gather runs meanwhile
+  }
+  ASSERT_EQ(kept.size(), 10u);
+  for (std::size_t k = 0; k < kept.size(); ++k)
+    EXPECT_EQ(kept[k].y.to_vector<std::int64_t>()[0], static_cast<std::int64_t>(4 * k));
+}
+
+TEST(DataLoader, PrefetchErrorSurfacesAtItsBatch) {
+  // A gather that fails on item 9 (batch 2 of 4): the error comes out of the ++ that reaches
+  // batch 2, with its message, after batches 0 and 1 were handed out; a new epoch starts clean.
+  struct Failing : TensorDataset {
+    using TensorDataset::TensorDataset;
+    void gather(std::span<const std::int64_t> idx, Tensor& x, Tensor& y) const override {
+      for (const std::int64_t i : idx)
+        if (i == 9 && fail) throw Error("Failing: item 9 is unreadable");
+      TensorDataset::gather(idx, x, y);
+    }
+    mutable std::atomic<bool> fail{true};
+  };
+  Threads t(2);
+  Failing ds(from_vector(std::vector<float>(32, 1.f), {16, 2}),
+             from_vector(std::vector<std::int64_t>(16, 3), {16}));
+  ASSERT_TRUE(ds.concurrent_gather());
+  DataLoader dl(ds, 4);
+  int seen = 0;
+  expect_error(
+      [&] {
+        for (const Batch& b : dl) {
+          (void)b;
+          ++seen;
+        }
+      },
+      {"item 9 is unreadable"});
+  EXPECT_EQ(seen, 2);
+  ds.fail = false;
+  EXPECT_EQ(flat(epoch(dl)).size(), 16u);
+}
+
+TEST(DataLoader, MovedAndCopiedLoadersKeepWorking) {
+  Threads t(2);
+  auto ds = numbered(10);
+  DataLoader a(ds, 3);
+  auto it = a.begin();  // a gather of batch 1 may be running now
+  DataLoader b = std::move(a);
+  EXPECT_EQ(flat(epoch(b)), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  DataLoader c(b);
+  (void)c.begin();
+  EXPECT_EQ(flat(epoch(c)), flat(epoch(b)));
+  (void)it;
 }
 
 TEST(DataLoader, TensorDatasetChecks) {

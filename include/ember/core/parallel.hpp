@@ -9,6 +9,7 @@
 // deadlocks. Idle workers sleep on a condition variable; they never spin.
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 namespace ember {
 
@@ -30,5 +31,41 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 // pool was backing off from a busy core. Nested parallel_for calls then run inline. A range too
 // small to split runs its body outside any region, so calls inside it may still use the pool.
 bool in_parallel_region();
+
+namespace detail {
+struct BackgroundState;
+}
+
+// Work run by idle pool workers while the calling thread goes on with other work (the DataLoader
+// gathers the next batch this way during a training step). The range form splits [begin, end)
+// into chunks of `grain` that workers claim one at a time, between the caller's parallel_for
+// jobs (which come first); wait() runs the chunks nobody has claimed on the calling thread and
+// waits for those in flight. Every chunk runs exactly once, unless cancel() comes first. With one
+// thread, inside a parallel region, or while the pool's one background slot is taken, start()
+// posts nothing and wait() runs it all. Chunks run as parallel regions (their own parallel_for
+// calls run inline). The work must not touch what the caller changes before wait() returns.
+class BackgroundTask {
+ public:
+  BackgroundTask() = default;
+  ~BackgroundTask();  // cancel()
+  BackgroundTask(const BackgroundTask&) = delete;
+  BackgroundTask& operator=(const BackgroundTask&) = delete;
+
+  // Posts fn(lo, hi) over [begin, end) in chunks of grain (after cancelling any task this handle
+  // still holds).
+  void start(int64_t begin, int64_t end, int64_t grain, std::function<void(int64_t, int64_t)> fn);
+  // Posts fn as one chunk.
+  void start(std::function<void()> fn);
+  // Returns once every chunk has run (running unclaimed ones here); rethrows the first exception
+  // a chunk threw (the chunks after it are skipped).
+  void wait();
+  // Chunks nobody has claimed never run; waits for those running. Drops their exception.
+  void cancel();
+  // start() was called and neither wait() nor cancel() since.
+  bool pending() const { return state_ != nullptr; }
+
+ private:
+  std::shared_ptr<detail::BackgroundState> state_;
+};
 
 }  // namespace ember

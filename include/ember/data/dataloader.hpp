@@ -10,12 +10,19 @@
 // Batches are gathered into buffers the loader keeps and reuses: a batch's tensors are
 // overwritten by a later batch only when nothing else (the caller, a view of it, an autograd
 // graph) still holds them; otherwise the loader allocates fresh ones. No allocation per item.
+//
+// With more than one thread, the loader gathers the next batch on an idle pool worker while the
+// caller works on the current one (for datasets whose gather may run on another thread, as
+// ImageDataset's and TensorDataset's may; prefetch(false) turns it off). The batches are the same
+// either way, bit for bit; a transform still runs on the caller's thread, in order. Do not modify
+// the dataset's tensors during an epoch.
 #include <cstdint>
 #include <functional>
 #include <iterator>
 #include <memory>
 #include <vector>
 
+#include "ember/core/parallel.hpp"
 #include "ember/core/random.hpp"
 #include "ember/core/tensor.hpp"
 #include "ember/data/dataset.hpp"
@@ -42,6 +49,14 @@ class DataLoader {
   DataLoader& float_targets(bool on = true);
   // Called on each batch after gathering (data augmentation, moving, ...). It may replace x and y.
   DataLoader& transform(std::function<void(Batch&)> fn);
+  // Whether to gather the next batch in the background (default on; see above).
+  DataLoader& prefetch(bool on = true);
+
+  ~DataLoader();                            // waits for a batch being gathered in the background
+  DataLoader(const DataLoader&) = default;  // the copy starts with nothing in the background
+  DataLoader& operator=(const DataLoader&) = default;
+  DataLoader(DataLoader&&) noexcept = default;
+  DataLoader& operator=(DataLoader&&) noexcept = default;
 
   std::int64_t size() const;  // batches per epoch
   std::int64_t batch_size() const { return batch_size_; }
@@ -77,21 +92,61 @@ class DataLoader {
   Batch batch(std::int64_t index);
 
  private:
+  // Reused batch buffers: x, y, float targets. Batch i of an epoch goes to slot i % 2, so the
+  // batch being gathered in the background never overwrites the one the caller holds.
+  struct Slot {
+    Tensor x, y, t;
+  };
+  // A batch's buffers, gathered (or being gathered) but not yet sliced and transformed.
+  struct Gathered {
+    std::int64_t index = -1, rows = 0;
+    Tensor x, y, t;
+  };
+  // The background gather; first among the members, so that a move or copy waits for it before
+  // the members it reads (order_, the buffers) move. Copies start empty.
+  struct Background {
+    BackgroundTask task;
+    Gathered batch;
+    Background() = default;
+    Background(const Background&) {}
+    Background& operator=(const Background&) {
+      task.cancel();
+      batch = Gathered{};
+      return *this;
+    }
+    Background(Background&& other) noexcept { other.task.cancel(); }
+    Background& operator=(Background&& other) noexcept {
+      task.cancel();
+      other.task.cancel();
+      batch = Gathered{};
+      return *this;
+    }
+  };
+
   void new_epoch();
-  void load(std::int64_t index);
+  Gathered prepare(std::int64_t index);
+  // Gathers rows [lo, hi) of g; may run on a pool worker (it reads only what prepare fixed).
+  void fill(const Gathered& g, std::int64_t lo, std::int64_t hi) const;
+  void finish(Gathered g);           // slices, transforms and hands out g as current_
+  void load(std::int64_t index);     // the three above, here and now
+  void advance(std::int64_t index);  // batch `index`, from the background if gathered there
+  void prefetch_next(std::int64_t index);
+  void stop_background();
   Tensor reuse_or_alloc(Tensor& buffer, const Shape& shape, DType dtype);
 
+  Background background_;
   std::shared_ptr<const Dataset> dataset_;
   std::int64_t batch_size_;
   bool shuffle_;
   Generator* gen_;
   bool drop_last_;
   bool float_targets_ = false;
+  bool prefetch_ = true;
   std::function<void(Batch&)> transform_;
   std::vector<std::int64_t> order_;
   std::pair<ItemSpec, ItemSpec> spec_;  // item shapes, asked of the dataset at the first batch
   bool spec_known_ = false;
-  Tensor xbuf_, ybuf_, tbuf_;  // reused batch buffers: x, y, float targets
+  Slot slots_[2];
   Batch current_;
 };
 

@@ -67,6 +67,10 @@ class Dataset {
   // and of item_spec()'s dtypes. The default copies get(i) row by row; datasets override it to
   // gather without allocating.
   virtual void gather(std::span<const std::int64_t> indices, Tensor& x, Tensor& y) const;
+  // Whether gather may run on another thread while the caller goes on (it reads only state that
+  // nothing changes during an epoch, and draws no random numbers): the DataLoader then gathers
+  // the next batch in the background. Off unless a dataset says so.
+  virtual bool concurrent_gather() const { return false; }
 };
 
 // Rows of two tensors: item i is (x[i], y[i]).
@@ -78,6 +82,7 @@ class TensorDataset : public Dataset {
   std::pair<Tensor, Tensor> get(std::int64_t i) const override;
   std::pair<ItemSpec, ItemSpec> item_spec() const override;
   void gather(std::span<const std::int64_t> indices, Tensor& x, Tensor& y) const override;
+  bool concurrent_gather() const override { return true; }
 
  private:
   Tensor x_, y_;
@@ -96,6 +101,7 @@ class ImageDataset : public Dataset {
   std::pair<Tensor, Tensor> get(std::int64_t i) const override;
   std::pair<ItemSpec, ItemSpec> item_spec() const override;
   void gather(std::span<const std::int64_t> indices, Tensor& x, Tensor& y) const override;
+  bool concurrent_gather() const override { return true; }
   const ImageData& data() const { return data_; }
   Layout layout() const { return layout_; }
 
