@@ -9,28 +9,15 @@
 
 #include "ember/core/error.hpp"
 #include "ember/core/parallel.hpp"
+#include "support/threads.hpp"
 
 using namespace ember;
 
-namespace {
-
-// Sets the pool's thread count for one test and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(get_num_threads()) { set_num_threads(n); }
-  ~Threads() { set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
-
-}  // namespace
+using ember::testing::ThreadCount;
 
 TEST(BackgroundTask, RunsExactlyOnceWhateverTheThreadCount) {
   for (const int threads : {1, 2, 3}) {
-    Threads t(threads);
+    ThreadCount t(threads);
     for (int round = 0; round < 200; ++round) {
       std::atomic<int> runs{0};
       BackgroundTask task;
@@ -50,7 +37,7 @@ TEST(BackgroundTask, EveryChunkOfARangeRunsOnce) {
   // [3, 1003) in chunks of 7 (the last one short) over 1-3 threads, the caller waiting at once or
   // after a while: each index is visited exactly once, in chunks no longer than the grain.
   for (const int threads : {1, 2, 3}) {
-    Threads t(threads);
+    ThreadCount t(threads);
     for (int round = 0; round < 50; ++round) {
       std::vector<std::atomic<int>> visits(1003);
       std::atomic<int> long_chunks{0};
@@ -70,7 +57,7 @@ TEST(BackgroundTask, EveryChunkOfARangeRunsOnce) {
 
 TEST(BackgroundTask, RethrowsAtWait) {
   for (const int threads : {1, 2}) {
-    Threads t(threads);
+    ThreadCount t(threads);
     BackgroundTask task;
     task.start([] { throw Error("gather failed at item 7"); });
     try {
@@ -93,7 +80,7 @@ TEST(BackgroundTask, RethrowsAtWait) {
 }
 
 TEST(BackgroundTask, OneThreadRunsItAtWaitAndCancelSkipsIt) {
-  Threads t(1);
+  ThreadCount t(1);
   std::atomic<int> runs{0};
   const auto caller = std::this_thread::get_id();
   std::thread::id ran_on;
@@ -124,7 +111,7 @@ TEST(BackgroundTask, CancelStopsTheClaimsAndWaitsForChunksInFlight) {
   // Chunks of 1 ms, longer than the waiter's watch before it sleeps: cancel() must be woken when
   // the worker's chunk in flight ends (it hung before the last chunk's wake-up covered this), and
   // no chunk may start after it returns.
-  Threads t(2);
+  ThreadCount t(2);
   for (int round = 0; round < 5; ++round) {
     std::atomic<int> started{0}, running{0};
     BackgroundTask task;
@@ -149,7 +136,7 @@ TEST(BackgroundTask, CancelStopsTheClaimsAndWaitsForChunksInFlight) {
 TEST(BackgroundTask, CallerParallelForRunsWhileAWorkerIsBusy) {
   // The task holds the one worker until the caller has finished a parallel_for of its own: the
   // caller must run every chunk itself rather than wait for the busy worker (a deadlock otherwise).
-  Threads t(2);
+  ThreadCount t(2);
   std::atomic<bool> release{false};
   std::atomic<bool> started{false};
   BackgroundTask task;
@@ -174,7 +161,7 @@ TEST(BackgroundTask, CallerParallelForRunsWhileAWorkerIsBusy) {
 TEST(BackgroundTask, WorkerRunsItWhileTheCallerWaitsElsewhere) {
   // With two threads the function runs on the worker: the caller, blocked until it has run, would
   // otherwise never see it done.
-  Threads t(2);
+  ThreadCount t(2);
   std::atomic<bool> done{false};
   std::thread::id ran_on;
   BackgroundTask task;

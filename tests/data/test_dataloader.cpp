@@ -13,10 +13,12 @@
 #include "ember/data/dataloader.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "io/test_files.hpp"
+#include "support/threads.hpp"
 
 using namespace ember;
 using namespace ember::data;
 using ember::testing::expect_error;
+using ember::testing::ThreadCount;
 
 namespace {
 
@@ -221,17 +223,6 @@ TEST(DataLoader, BatchByIndex) {
 
 namespace {
 
-class Threads {
- public:
-  explicit Threads(int n) : saved_(get_num_threads()) { set_num_threads(n); }
-  ~Threads() { set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
-
 // Every batch of `epochs` epochs, x and y copied out, stopping after `stop_at` batches of an
 // epoch when that is >= 0 (an early break; the next epoch restarts the loader).
 std::vector<std::vector<float>> all_batches(DataLoader& dl, int epochs, int stop_at = -1) {
@@ -252,7 +243,7 @@ std::vector<std::vector<float>> all_batches(DataLoader& dl, int epochs, int stop
 TEST(DataLoader, PrefetchGivesTheSameBatchesBitForBit) {
   // The background gather against the same loader gathering each batch when asked: shuffled, a
   // short last batch, float targets, a transform, early breaks. Expected: identical batches.
-  Threads t(2);
+  ThreadCount t(2);
   ImageDataset ds(tiny_images(23), Layout::flat);
   ASSERT_TRUE(ds.concurrent_gather());
   for (const int stop_at : {-1, 0, 1, 3}) {
@@ -270,7 +261,7 @@ TEST(DataLoader, PrefetchGivesTheSameBatchesBitForBit) {
 }
 
 TEST(DataLoader, PrefetchNeverOverwritesAHeldBatch) {
-  Threads t(2);
+  ThreadCount t(2);
   auto ds = numbered(40);
   DataLoader dl(ds, 4);
   std::vector<Batch> kept;
@@ -295,7 +286,7 @@ TEST(DataLoader, PrefetchErrorSurfacesAtItsBatch) {
     }
     mutable std::atomic<bool> fail{true};
   };
-  Threads t(2);
+  ThreadCount t(2);
   Failing ds(from_vector(std::vector<float>(32, 1.f), {16, 2}),
              from_vector(std::vector<std::int64_t>(16, 3), {16}));
   ASSERT_TRUE(ds.concurrent_gather());
@@ -315,7 +306,7 @@ TEST(DataLoader, PrefetchErrorSurfacesAtItsBatch) {
 }
 
 TEST(DataLoader, MovedAndCopiedLoadersKeepWorking) {
-  Threads t(2);
+  ThreadCount t(2);
   auto ds = numbered(10);
   DataLoader a(ds, 3);
   auto it = a.begin();  // a gather of batch 1 may be running now
