@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -45,20 +46,27 @@ struct BackgroundState {
   int64_t begin = 0, end = 0, grain = 1, chunks = 0;
   std::atomic<int64_t> next{0};      // the next chunk to claim; >= chunks: none left
   std::atomic<int64_t> finished{0};  // chunks run (or skipped after an error)
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;  // written once, by whoever flips `failed`
+  // The lowest chunk that threw and its exception: the error a gather in order would have met
+  // first. Chunks above it are skipped; those below still run, and may throw a lower one.
+  std::atomic<int64_t> failed_chunk{std::numeric_limits<int64_t>::max()};
+  std::mutex error_mu;
+  std::exception_ptr error;  // guarded by error_mu until every chunk has finished
 
   // Claims and runs one chunk; false when none was left.
   template <class Notify>
   bool run_one(const Notify& notify) {
     const int64_t c = next.fetch_add(1);
     if (c >= chunks) return false;
-    if (!failed.load(std::memory_order_relaxed)) {
+    if (c < failed_chunk.load(std::memory_order_relaxed)) {
       const int64_t lo = begin + c * grain, hi = std::min(end, lo + grain);
       try {
         fn(lo, hi);
       } catch (...) {
-        if (!failed.exchange(true)) error = std::current_exception();
+        std::lock_guard<std::mutex> lk(error_mu);
+        if (c < failed_chunk.load(std::memory_order_relaxed)) {
+          error = std::current_exception();
+          failed_chunk.store(c, std::memory_order_relaxed);
+        }
       }
     }
     // Wake a sleeping waiter once nothing is left to claim (wait() claimed the rest, or cancel()
@@ -378,6 +386,10 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 }
 
 bool in_parallel_region() { return t_in_parallel; }
+
+// The pool is built before any task handle (a function-local static is destroyed after the
+// objects built after it), so a handle with static storage still finds it when it is destroyed.
+BackgroundTask::BackgroundTask() { (void)Pool::instance(); }
 
 BackgroundTask::~BackgroundTask() { cancel(); }
 

@@ -45,6 +45,7 @@ DataLoader::DataLoader(const Dataset& dataset, std::int64_t batch_size, bool shu
                  shuffle, gen, drop_last) {}
 
 DataLoader& DataLoader::float_targets(bool on) {
+  if (on != float_targets_) stop_background();  // a batch being gathered has the old targets
   float_targets_ = on;
   return *this;
 }

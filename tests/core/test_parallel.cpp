@@ -79,6 +79,30 @@ TEST(BackgroundTask, RethrowsAtWait) {
   }
 }
 
+TEST(BackgroundTask, TheLowestFailingChunksErrorWins) {
+  // Chunks 5 and 20 throw, chunk 5 only after 2 ms: a run in order meets chunk 5's error first,
+  // and so must wait(), whichever thread finished first.
+  for (const int threads : {1, 2, 3}) {
+    ThreadCount t(threads);
+    for (int round = 0; round < 10; ++round) {
+      BackgroundTask task;
+      task.start(0, 32, 1, [](int64_t lo, int64_t) {
+        if (lo == 5) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          throw Error("chunk 5 failed");
+        }
+        if (lo == 20) throw Error("chunk 20 failed");
+      });
+      try {
+        task.wait();
+        FAIL() << "wait() did not rethrow";
+      } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "chunk 5 failed") << "threads " << threads;
+      }
+    }
+  }
+}
+
 TEST(BackgroundTask, OneThreadRunsItAtWaitAndCancelSkipsIt) {
   ThreadCount t(1);
   std::atomic<int> runs{0};

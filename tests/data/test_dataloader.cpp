@@ -260,6 +260,41 @@ TEST(DataLoader, PrefetchGivesTheSameBatchesBitForBit) {
   }
 }
 
+TEST(DataLoader, SettingsChangedMidEpochApplyToTheNextBatch) {
+  // float_targets switched on during batch 0 (batch 1 already being gathered): batch 1 has f32
+  // targets with and without prefetch.
+  ThreadCount t(2);
+  ImageDataset ds(tiny_images(12), Layout::flat);
+  for (const bool prefetch : {true, false}) {
+    DataLoader dl(ds, 4);
+    dl.prefetch(prefetch);
+    std::vector<DType> dtypes;
+    for (const Batch& b : dl) {
+      dtypes.push_back(b.y.dtype());
+      dl.float_targets(true);
+    }
+    EXPECT_EQ(dtypes, (std::vector<DType>{DType::i64, DType::f32, DType::f32}))
+        << "prefetch " << prefetch;
+  }
+}
+
+TEST(DataLoader, OnlyDatasetsThatSaySoAreGatheredInTheBackground) {
+  // A subclass may gather differently (say, with a Generator of the caller's): it does not
+  // inherit its base's concurrent_gather().
+  struct Noisy : TensorDataset {
+    using TensorDataset::TensorDataset;
+    void gather(std::span<const std::int64_t> idx, Tensor& x, Tensor& y) const override {
+      TensorDataset::gather(idx, x, y);
+    }
+  };
+  struct NoisyImages : ImageDataset {
+    using ImageDataset::ImageDataset;
+  };
+  EXPECT_TRUE(numbered(3)->concurrent_gather());
+  EXPECT_FALSE(Noisy(zeros({3, 2}), zeros({3})).concurrent_gather());
+  EXPECT_FALSE(NoisyImages(tiny_images(3)).concurrent_gather());
+}
+
 TEST(DataLoader, PrefetchNeverOverwritesAHeldBatch) {
   ThreadCount t(2);
   auto ds = numbered(40);
@@ -275,15 +310,22 @@ TEST(DataLoader, PrefetchNeverOverwritesAHeldBatch) {
 }
 
 TEST(DataLoader, PrefetchErrorSurfacesAtItsBatch) {
-  // A gather that fails on item 9 (batch 2 of 4): the error comes out of the ++ that reaches
-  // batch 2, with its message, after batches 0 and 1 were handed out; a new epoch starts clean.
+  // A gather that fails on items 9 and 11 (batch 2 of 4, item 9 slowly): the error of item 9, as
+  // a gather in order meets it first, comes out of the ++ that reaches batch 2, after batches 0
+  // and 1 were handed out; a new epoch starts clean.
   struct Failing : TensorDataset {
     using TensorDataset::TensorDataset;
     void gather(std::span<const std::int64_t> idx, Tensor& x, Tensor& y) const override {
-      for (const std::int64_t i : idx)
-        if (i == 9 && fail) throw Error("Failing: item 9 is unreadable");
+      for (const std::int64_t i : idx) {
+        if (i == 9 && fail) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          throw Error("Failing: item 9 is unreadable");
+        }
+        if (i == 11 && fail) throw Error("Failing: item 11 is unreadable");
+      }
       TensorDataset::gather(idx, x, y);
     }
+    bool concurrent_gather() const override { return true; }
     mutable std::atomic<bool> fail{true};
   };
   ThreadCount t(2);

@@ -46,7 +46,7 @@ struct BackgroundState;
 // calls run inline). The work must not touch what the caller changes before wait() returns.
 class BackgroundTask {
  public:
-  BackgroundTask() = default;
+  BackgroundTask();
   ~BackgroundTask();  // cancel()
   BackgroundTask(const BackgroundTask&) = delete;
   BackgroundTask& operator=(const BackgroundTask&) = delete;
@@ -56,8 +56,8 @@ class BackgroundTask {
   void start(int64_t begin, int64_t end, int64_t grain, std::function<void(int64_t, int64_t)> fn);
   // Posts fn as one chunk.
   void start(std::function<void()> fn);
-  // Returns once every chunk has run (running unclaimed ones here); rethrows the first exception
-  // a chunk threw (the chunks after it are skipped).
+  // Returns once every chunk has run (running unclaimed ones here); rethrows the exception of the
+  // lowest chunk that threw, as a run in order would meet it first (chunks above it are skipped).
   void wait();
   // Chunks nobody has claimed never run; waits for those running. Drops their exception.
   void cancel();

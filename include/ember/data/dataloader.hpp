@@ -114,11 +114,15 @@ class DataLoader {
       batch = Gathered{};
       return *this;
     }
-    Background(Background&& other) noexcept { other.task.cancel(); }
+    Background(Background&& other) noexcept {
+      other.task.cancel();
+      other.batch = Gathered{};
+    }
     Background& operator=(Background&& other) noexcept {
       task.cancel();
       other.task.cancel();
       batch = Gathered{};
+      other.batch = Gathered{};
       return *this;
     }
   };
