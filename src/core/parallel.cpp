@@ -14,6 +14,12 @@
 // core while it watches, so a thread of another process that wants this core runs first: with the
 // other core kept busy by `yes`, the MLP workload on 2 threads took 3.0 s with a plain spin, 2.35 s
 // with the yield (2.05-2.37 s on 1 thread; 1.3 s on an idle machine).
+//
+// Beside the jobs, one slot holds a background task (BackgroundTask): a worker with no job to
+// join takes it and claims its chunks one at a time, looking for a new job between chunks; the
+// task's waiter claims the rest itself. Posted as one piece, the DataLoader's next batch kept the
+// caller waiting behind a slow worker (about 1,000 waits over 100 us in a slow linear run); in
+// chunks, its waits average about 3 us.
 #include "ember/core/parallel.hpp"
 
 #include <algorithm>
