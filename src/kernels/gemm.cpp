@@ -254,15 +254,18 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // panel q of a packed column block at q*K*nr, its k slice [pc, pc+kc) at + pc*nr. `shared_b`,
 // when not null, is op(B) packed that way for the columns [n0, n1); otherwise B is packed here,
 // or read in place (b_in_place below).
+// `shared_a`, when not null, is all of op(A) packed into mr-high panels holding all of K (panel
+// q at q*mr*K, element (r,k) at + k*mr + r, as pack_a with pc 0 and kc K), and m0 is a multiple
+// of mr: the block reads its rows there instead of packing or reading A itself.
 template <class T>
 void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t m1, int64_t n0,
-                int64_t n1, const T* shared_b) {
+                int64_t n1, const T* shared_b, const T* shared_a = nullptr) {
   const int64_t mr = g.mr, nr = g.nr, K = p.K;
   // A is read in place (the micro-kernel takes any strides) unless it is reused across more
   // column panels than that saves: 8 for a row-major A (at 8 panels of 16, a Linear's
   // 1000x784 x (128x784)^T, reading it in place was faster: inference 0.126 -> 0.113 s), 4 for
   // op(A) = A^T, whose in-place reads take a new cache line at every k.
-  const bool pack_a_blocks = (n1 - n0) > (p.trans_a ? 4 : 8) * nr;
+  const bool pack_a_blocks = shared_a == nullptr && (n1 - n0) > (p.trans_a ? 4 : 8) * nr;
   // So is a row-major op(B) under few row panels: its copy would cost about as much as the
   // arithmetic it feeds (a weight gradient g^T x with 30 rows reads each packed float only 3 or 5
   // times). Only a last panel narrower than nr is packed, zero-padded. Not where B's rows lie a
@@ -297,7 +300,9 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
         const int64_t mc = std::min(g.mc, m1 - ic);
         const T* ablock;
         int64_t rs_a, cs_a, panel_step;  // a(r,k) at ablock + ir*panel_step + r*rs_a + k*cs_a
-        if (pack_a_blocks) {
+        if (shared_a != nullptr) {
+          ablock = shared_a + ic * K + pc * mr, rs_a = 1, cs_a = mr, panel_step = K;
+        } else if (pack_a_blocks) {
           pack_a(p, mr, ic, mc, pc, kc, abuf);
           ablock = abuf, rs_a = 1, cs_a = mr, panel_step = kc;
         } else if (!p.trans_a) {
@@ -340,12 +345,14 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
                    int64_t threads) {
   const int64_t K = p.K;
   std::atomic<int64_t> next{0};
-  // Rows when C has many of them (or at least as many as columns): every unit then reads all of
-  // op(B), packed once. Columns when it has few, where every unit reads all of op(A) and only
-  // its own columns of B, packed or in place (a weight gradient's 30 x 784 = g^T x reads x once
-  // instead of once per unit of 6 rows).
+  // Rows when C has many of them and is not much wider than high (or at least as many rows as
+  // columns): every unit then reads all of op(B), packed once. Columns when it has few rows or
+  // is at least 4x wider than high, where every unit reads all of op(A), packed once, and only its
+  // own columns of B, packed or in place: a weight gradient g^T x reads x once instead of once per
+  // unit of rows. The MLP's 128 x 784 = (256x128)^T x 256x784 on 2 threads, alternating runs:
+  // rows 86-98 GFLOP/s (median of 15), columns 85-112 (110 in 3 of 4).
   const int64_t row_panels = (M + g.mr - 1) / g.mr;
-  if (row_panels >= 4 * threads || (row_panels >= 2 * threads && M >= N)) {
+  if ((row_panels >= 4 * threads && 4 * M > N) || (row_panels >= 2 * threads && M >= N)) {
     // Rows: pack op(B) once, here, for everyone, when it fits.
     const T* shared_b = nullptr;
     int64_t rows = round_up((M + 4 * threads - 1) / (4 * threads), g.mr);
@@ -372,9 +379,18 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
     int64_t cols = round_up((N + 4 * threads - 1) / (4 * threads), g.nr);
     cols = std::max(cols, round_up(kMinParallelWork / (2 * M * K) + 1, g.nr));
     const int64_t units = (N + cols - 1) / cols;
+    // Every unit reads all of op(A): packed once, here, when a unit would pack it anyway (each
+    // unit packing its own copy of a weight gradient's g^T, 30 x 256, cost as much as the
+    // arithmetic of a unit: (256x30)^T x 256x784 ran at 77 GFLOP/s on one thread, 82 on two).
+    const T* shared_a = nullptr;
+    if (cols > (p.trans_a ? 4 : 8) * g.nr && g.mc % g.mr == 0) {
+      T* buf = thread_workspace().a.get<T>(round_up(M, g.mr) * K);
+      pack_a(p, g.mr, 0, M, 0, K, buf);
+      shared_a = buf;
+    }
     parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
       for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
-        gemm_block<T>(g, p, 0, M, u * cols, std::min(N, (u + 1) * cols), nullptr);
+        gemm_block<T>(g, p, 0, M, u * cols, std::min(N, (u + 1) * cols), nullptr, shared_a);
     });
   }
 }

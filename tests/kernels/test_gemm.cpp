@@ -104,11 +104,13 @@ void check_sgemm(const Case& c, std::mt19937& rng, const GemmKernel<float>* kern
 std::vector<Case> sgemm_cases() {
   std::vector<Case> cases;
   const int64_t sizes[][3] = {
-      {1, 1, 1},     {1, 7, 1},     {7, 1, 17},   {6, 16, 8},    {17, 33, 7},
-      {33, 17, 255}, {255, 30, 64}, {13, 257, 5}, {64, 64, 300}, {100, 40, 513},
-      {257, 33, 17}, {40, 100, 37},  // row-major A in place at 8 panels of 16 (7 at nr 16)
-      {40, 300, 37},                 // packed A: N past 8 panels of 32, K past 8-blocks
-      {30, 70, 603}};  // row-major B in place over 3 K slices, its last 6 columns packed
+      {1, 1, 1},      {1, 7, 1},     {7, 1, 17},   {6, 16, 8},    {17, 33, 7},
+      {33, 17, 255},  {255, 30, 64}, {13, 257, 5}, {64, 64, 300}, {100, 40, 513},
+      {257, 33, 17},  {40, 100, 37},  // row-major A in place at 8 panels of 16 (7 at nr 16)
+      {40, 300, 37},                  // packed A: N past 8 panels of 32, K past 8-blocks
+      {30, 70, 603},     // row-major B in place over 3 K slices, its last 6 columns packed
+      {30, 784, 256},    // 2 threads: column units sharing op(A) packed once (a weight gradient)
+      {13, 1100, 300}};  // the same with a short last row panel, 2 K slices, 12x32 tiles too
   for (const auto& s : sizes)
     for (int t = 0; t < 4; ++t)
       for (float beta : {0.0f, 1.0f})
@@ -307,8 +309,9 @@ TEST(Gemm, RandomShapes) {
 TEST(Gemm, BitIdenticalAcrossThreadCounts) {
   Restore restore;
   std::mt19937 rng(3);
-  const int64_t shapes[][3] = {{256, 30, 784}, {784, 30, 256},   {256, 784, 30},
-                               {10, 300, 600}, {1000, 128, 784}, {67, 129, 700}};
+  const int64_t shapes[][3] = {{256, 30, 784},  {784, 30, 256},   {256, 784, 30},
+                               {10, 300, 600},  {1000, 128, 784}, {67, 129, 700},
+                               {128, 784, 256}, {30, 784, 256},   {13, 1100, 300}};
   for (const Path& path : paths()) {
     force_isa(path.isa);
     for (const auto& s : shapes) {
