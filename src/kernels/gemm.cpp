@@ -379,11 +379,13 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
     int64_t cols = round_up((N + 4 * threads - 1) / (4 * threads), g.nr);
     cols = std::max(cols, round_up(kMinParallelWork / (2 * M * K) + 1, g.nr));
     const int64_t units = (N + cols - 1) / cols;
-    // Every unit reads all of op(A): packed once, here, when a unit would pack it anyway (each
-    // unit packing its own copy of a weight gradient's g^T, 30 x 256, cost as much as the
-    // arithmetic of a unit: (256x30)^T x 256x784 ran at 77 GFLOP/s on one thread, 82 on two).
+    // Every unit reads all of op(A): packed once, here, where a unit would pack it anyway and it
+    // fits the packed op(B)'s limit (each unit packing its own copy of a weight gradient's g^T,
+    // 30 x 256, cost as much as the unit's arithmetic: (256x30)^T x 256x784 ran at 77 GFLOP/s on
+    // one thread, 82 on two).
     const T* shared_a = nullptr;
-    if (cols > (p.trans_a ? 4 : 8) * g.nr && g.mc % g.mr == 0) {
+    if (cols > (p.trans_a ? 4 : 8) * g.nr && g.mc % g.mr == 0 &&
+        round_up(M, g.mr) * K <= kPackedBLimit) {
       T* buf = thread_workspace().a.get<T>(round_up(M, g.mr) * K);
       pack_a(p, g.mr, 0, M, 0, K, buf);
       shared_a = buf;
