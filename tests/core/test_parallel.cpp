@@ -151,7 +151,6 @@ TEST(BackgroundTask, CancelStopsTheClaimsAndWaitsForChunksInFlight) {
     task.cancel();
     EXPECT_EQ(running.load(), 0);
     const int after = started.load();
-    EXPECT_LT(after, 40);
     std::this_thread::sleep_for(std::chrono::milliseconds(3));
     EXPECT_EQ(started.load(), after);
   }
