@@ -172,11 +172,13 @@ void DataLoader::finish(Gathered g) {
   current_ = std::move(b);
 }
 
-void DataLoader::load(std::int64_t index) {
+DataLoader::Gathered DataLoader::gather_here(std::int64_t index) {
   Gathered g = prepare(index);
   if (g.rows > 0) fill(g, 0, g.rows);
-  finish(std::move(g));
+  return g;
 }
+
+void DataLoader::load(std::int64_t index) { finish(gather_here(index)); }
 
 void DataLoader::advance(std::int64_t index) {
   current_ = Batch{};  // drop our own hold on the previous batch before deciding on reuse
@@ -187,8 +189,7 @@ void DataLoader::advance(std::int64_t index) {
     background_.task.wait();  // rethrows what the gather threw, as a gather here would
   } else {
     stop_background();
-    g = prepare(index);
-    if (g.rows > 0) fill(g, 0, g.rows);
+    g = gather_here(index);
   }
   // the next batch is gathered while this one is transformed and used
   if (index + 1 < size()) prefetch_next(index + 1);

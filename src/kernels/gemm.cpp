@@ -250,6 +250,16 @@ constexpr int64_t kMinParallelWork = int64_t{1} << 18;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// Whether a block of C `width` columns wide packs op(A) rather than read it in place (the
+// micro-kernel takes any strides): when A is reused across more column panels than that saves,
+// 8 for a row-major A (at 8 panels of 16, a Linear's 1000x784 x (128x784)^T, reading it in place
+// was faster: inference 0.126 -> 0.113 s), 4 for op(A) = A^T, whose in-place reads take a new
+// cache line at every k.
+template <class T>
+bool packs_a(const Problem<T>& p, int64_t width, int64_t nr) {
+  return width > (p.trans_a ? 4 : 8) * nr;
+}
+
 // C[m0:m1, n0:n1] of the problem, on the calling thread. A packed B holds all of K at once:
 // panel q of a packed column block at q*K*nr, its k slice [pc, pc+kc) at + pc*nr. `shared_b`,
 // when not null, is op(B) packed that way for the columns [n0, n1); otherwise B is packed here,
@@ -261,11 +271,7 @@ template <class T>
 void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t m1, int64_t n0,
                 int64_t n1, const T* shared_b, const T* shared_a = nullptr) {
   const int64_t mr = g.mr, nr = g.nr, K = p.K;
-  // A is read in place (the micro-kernel takes any strides) unless it is reused across more
-  // column panels than that saves: 8 for a row-major A (at 8 panels of 16, a Linear's
-  // 1000x784 x (128x784)^T, reading it in place was faster: inference 0.126 -> 0.113 s), 4 for
-  // op(A) = A^T, whose in-place reads take a new cache line at every k.
-  const bool pack_a_blocks = shared_a == nullptr && (n1 - n0) > (p.trans_a ? 4 : 8) * nr;
+  const bool pack_a_blocks = shared_a == nullptr && packs_a(p, n1 - n0, nr);
   // So is a row-major op(B) under few row panels: its copy would cost about as much as the
   // arithmetic it feeds (a weight gradient g^T x with 30 rows reads each packed float only 3 or 5
   // times). Only a last panel narrower than nr is packed, zero-padded. Not where B's rows lie a
@@ -384,8 +390,7 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
     // 30 x 256, cost as much as the unit's arithmetic: (256x30)^T x 256x784 ran at 77 GFLOP/s on
     // one thread, 82 on two).
     const T* shared_a = nullptr;
-    if (cols > (p.trans_a ? 4 : 8) * g.nr && g.mc % g.mr == 0 &&
-        round_up(M, g.mr) * K <= kPackedBLimit) {
+    if (packs_a(p, cols, g.nr) && g.mc % g.mr == 0 && round_up(M, g.mr) * K <= kPackedBLimit) {
       T* buf = thread_workspace().a.get<T>(round_up(M, g.mr) * K);
       pack_a(p, g.mr, 0, M, 0, K, buf);
       shared_a = buf;

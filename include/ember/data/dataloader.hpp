@@ -131,9 +131,10 @@ class DataLoader {
   Gathered prepare(std::int64_t index);
   // Gathers rows [lo, hi) of g; may run on a pool worker (it reads only what prepare fixed).
   void fill(const Gathered& g, std::int64_t lo, std::int64_t hi) const;
-  void finish(Gathered g);           // slices, transforms and hands out g as current_
-  void load(std::int64_t index);     // the three above, here and now
-  void advance(std::int64_t index);  // batch `index`, from the background if gathered there
+  Gathered gather_here(std::int64_t index);  // prepare and fill, on this thread
+  void finish(Gathered g);                   // slices, transforms and hands out g as current_
+  void load(std::int64_t index);             // gather_here and finish
+  void advance(std::int64_t index);          // batch `index`, from the background if gathered there
   void prefetch_next(std::int64_t index);
   void stop_background();
   Tensor reuse_or_alloc(Tensor& buffer, const Shape& shape, DType dtype);
