@@ -113,6 +113,7 @@ class AlignedBuffer {
 
 struct Workspace {
   AlignedBuffer a, b;
+  AlignedBuffer steps;  // zero skipping's lists of steps
 };
 
 Workspace& thread_workspace() {
@@ -121,6 +122,9 @@ Workspace& thread_workspace() {
 }
 
 // ---- the driver ----
+
+// Which operand's zeros a call skips (gemm.hpp): none, op(A)'s or op(B)'s.
+enum class Skip { none, a, b };
 
 template <class T>
 struct Problem {
@@ -133,6 +137,7 @@ struct Problem {
   bool accumulate;  // beta == 1
   T* C;
   int64_t ldc;
+  Skip skip = Skip::none;
 };
 
 // Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-wide panels, panel p at dst + p*nr*kc, element (k,j)
@@ -289,6 +294,14 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
   const int64_t kc_step = (K + (K + g.kc - 1) / g.kc - 1) / ((K + g.kc - 1) / g.kc);
   T* abuf = pack_a_blocks ? ws.a.get<T>(kc_step * round_up(g.mc, mr)) : nullptr;
   alignas(64) T tile[16 * 32];  // an edge tile, mr x nr
+  // Zero skipping: the steps of each A panel of the block (Skip::a), or of the B panel (Skip::b),
+  // list q at steps + q * list_len, its count in counts[q]; the B panel's is the last list.
+  const int64_t a_panels = (g.mc + mr - 1) / mr, list_len = kc_step + 8;
+  int64_t counts[64];
+  const Skip skip = a_panels <= 64 ? p.skip : Skip::none;
+  int32_t* steps = skip == Skip::none ? nullptr : ws.steps.get<int32_t>((a_panels + 1) * list_len);
+  int32_t* b_steps = skip == Skip::none ? nullptr : steps + a_panels * list_len;
+  const auto use_steps = [](int64_t count, int64_t kc) { return 8 * count <= 7 * kc; };
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n1 - jc);
@@ -316,21 +329,43 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
         } else {
           ablock = p.A + pc * p.lda + ic, rs_a = 1, cs_a = p.lda, panel_step = 1;
         }
+        if (skip == Skip::a)
+          for (int64_t ir = 0; ir < mc; ir += mr)
+            counts[ir / mr] = nonzero_steps(ablock + ir * panel_step, rs_a, cs_a,
+                                            std::min(mr, mc - ir), kc, steps + ir / mr * list_len);
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t w = std::min(nr, nc - jr);
           const T* bpanel = !b_in_place ? bblock + jr * K + pc * nr
                             : w == nr   ? p.B + pc * p.ldb + jc + jr
                                         : own_b + pc * nr;
           const int64_t ldb = b_in_place && w == nr ? p.ldb : nr;
+          const int64_t b_count =
+              skip == Skip::b ? nonzero_steps(bpanel, int64_t{1}, ldb, w, kc, b_steps) : kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t h = std::min(mr, mc - ir);
             const T* apanel = ablock + ir * panel_step;
             T* c = p.C + (ic + ir) * p.ldc + jc + jr;
+            // the tile's steps: all of the slice, or the listed ones
+            const int32_t* list = nullptr;
+            int64_t n = kc;
+            if (skip == Skip::a && use_steps(counts[ir / mr], kc)) {
+              list = steps + ir / mr * list_len, n = counts[ir / mr];
+            } else if (skip == Skip::b && use_steps(b_count, kc)) {
+              list = b_steps, n = b_count;
+            }
             if (h == mr && w == nr) {
-              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
+              if (list != nullptr) {
+                g.gather(n, list, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
+              } else {
+                g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
+              }
               continue;
             }
-            g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
+            if (list != nullptr) {
+              g.gather(n, list, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
+            } else {
+              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
+            }
             for (int64_t r = 0; r < h; ++r) {
               T* cr = c + r * p.ldc;
               const T* tr = tile + r * nr;
@@ -402,6 +437,30 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
   }
 }
 
+// Below this many multiply-adds a call does not look for zeros to skip.
+constexpr int64_t kMinSkipWork = int64_t{1} << 16;
+
+// Whether the call skips op(A)'s zeros, op(B)'s or none (gemm.hpp): op(A)'s when its first row
+// panel's first slice (at most g.kc steps) has a nonzero in at most 3/4 of its steps, else op(B)'s
+// when its first column panel's does, and only where the other operand is all finite (0 * inf is
+// NaN, not a zero to skip). The sample costs one panel's scan; a wrong guess costs speed only.
+template <class T>
+Skip choose_skip(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N) {
+  const int64_t K = p.K;
+  if (M * N * K < kMinSkipWork) return Skip::none;
+  int32_t sample[256 + 8];
+  const int64_t ks = std::min<int64_t>(K, 256);
+  const auto sparse = [&](const T* q, int64_t rs, int64_t cs, int64_t h) {
+    return 4 * nonzero_steps(q, rs, cs, h, ks, sample) <= 3 * ks;
+  };
+  // op(A)(r, k) at A[r * ars + k * acs], op(B)(k, j) at B[j * brs + k * bcs]
+  const int64_t ars = p.trans_a ? 1 : p.lda, acs = p.trans_a ? p.lda : 1;
+  const int64_t brs = p.trans_b ? p.ldb : 1, bcs = p.trans_b ? 1 : p.ldb;
+  if (sparse(p.A, ars, acs, std::min(g.mr, M)) && all_finite(p.B, brs, bcs, N, K)) return Skip::a;
+  if (sparse(p.B, brs, bcs, std::min(g.nr, N)) && all_finite(p.A, ars, acs, M, K)) return Skip::b;
+  return Skip::none;
+}
+
 // A: op(A) [M,K], B: op(B) [K,N], C: [M,N]
 template <class T>
 void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
@@ -417,7 +476,8 @@ void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
     return;
   }
-  const Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
+  Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
+  p.skip = choose_skip(g, p, M, N);
   const int64_t threads = get_num_threads();
   if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
     gemm_block<T>(g, p, 0, M, 0, N, nullptr);

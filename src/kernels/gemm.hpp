@@ -13,6 +13,13 @@
 // rows or columns of C, never over K, and every element of C is summed in the same order
 // whatever the thread count or the split, so results are bit-identical for any number of
 // threads.
+//
+// Zero skipping: where op(A) or op(B) is mostly zeros (MNIST pixels: 81% of a batch, and 56% of
+// the steps where 6 images' rows have a zero pixel at k), the driver passes the micro-kernel only
+// the steps k of a tile's slice where its panel of that operand holds a nonzero, provided the
+// other operand's panel is all finite there: the skipped products are then exact zeros, and the
+// sum differs from the full one at most in the sign of a zero. Which steps are skipped depends
+// on the data alone, never on the threads, so results stay bit-identical for any thread count.
 #include <cstdint>
 #include <type_traits>
 
@@ -52,11 +59,20 @@ template <class T>
 using MicroKernel = void (*)(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a,
                              const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate);
 
+// The same tile over chosen steps only: acc = sum over t < n of a(r,k) * b(k,j) with k = kidx[t]
+// (increasing), the rest as MicroKernel. The driver passes the steps where a(.,k) or b(k,.)
+// holds a nonzero: the skipped products are zeros.
+template <class T>
+using GatherKernel = void (*)(int64_t n, const int32_t* kidx, int64_t mr, const T* a, int64_t rs_a,
+                              int64_t cs_a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                              bool accumulate);
+
 template <class T>
 struct GemmKernel {
   int64_t mr, nr;      // register tile
   int64_t kc, mc, nc;  // cache blocks: kc deep, mc rows of A, nc columns of B
   MicroKernel<T> micro;
+  GatherKernel<T> gather;
 };
 
 // A path's float and double kernels.
@@ -87,6 +103,15 @@ void pack_b_transposed_avx2(const float* B, int64_t ldb, int64_t kc, int64_t w, 
 // Packs a full 6-row panel of op(A) = A: d[k * 6 + r] = A[r * lda + k] for k < kc, r < 6
 // (gemm_avx2.cpp; only on a CPU with AVX2).
 void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d);
+
+// Zero skipping (gemm_zeros.cpp): a block of h lines over kc steps, element (l, k) at
+// p[l * rs + k * cs]. nonzero_steps writes to kidx the steps k < kc, increasing, where some line
+// holds a nonzero (NaN included) and returns their count; kidx has room for kc + 8. all_finite
+// says whether no element is infinite or NaN. (float and double are instantiated)
+template <class T>
+int64_t nonzero_steps(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc, int32_t* kidx);
+template <class T>
+bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks. The kernel must be one the CPU can run.

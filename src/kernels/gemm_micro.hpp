@@ -38,10 +38,12 @@ using Doubles8 = double __attribute__((vector_size(64)));
 // One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
 // vector of T; row k of b's NR columns is at b + k * ldb. Fma::madd(acc, a, b)
 // sets acc = a * b + acc with one rounding, a a scalar broadcast to every lane.
-template <class T, class V, class Fma, int64_t MR, int64_t NV>
-[[gnu::always_inline]] inline void micro_tile(int64_t kc, int64_t mr, const T* a, int64_t rs_a,
-                                              int64_t cs_a, const T* b, int64_t ldb, T* c,
-                                              int64_t ldc, bool accumulate) {
+// With Gather, the steps are k = kidx[0], ..., kidx[kc - 1] (GatherKernel in gemm.hpp) instead
+// of 0, ..., kc - 1: the same loop over fewer steps, reading a and b at those k.
+template <class T, class V, class Fma, int64_t MR, int64_t NV, bool Gather>
+[[gnu::always_inline]] inline void micro_steps(int64_t kc, const int32_t* kidx, int64_t mr,
+                                               const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+                                               int64_t ldb, T* c, int64_t ldc, bool accumulate) {
   constexpr int64_t kLanes = sizeof(V) / sizeof(T);
   const T* ar[MR];
   for (int64_t r = 0; r < MR; ++r) ar[r] = a + std::min(r, mr - 1) * rs_a;  // junk rows reread
@@ -52,7 +54,12 @@ template <class T, class V, class Fma, int64_t MR, int64_t NV>
     for (int64_t j = 0; j < NV; ++j) acc[r][j] = V{};
   int64_t ka = 0;
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k, ka += cs_a) {
+  for (int64_t t = 0; t < kc; ++t, ka += cs_a) {
+    int64_t k = t;
+    if constexpr (Gather) {
+      k = kidx[t];
+      ka = k * cs_a;
+    }
     V bv[NV];
 #pragma GCC unroll 4
     for (int64_t j = 0; j < NV; ++j) std::memcpy(&bv[j], b + k * ldb + j * kLanes, sizeof(V));
@@ -78,6 +85,18 @@ template <class T, class V, class Fma, int64_t MR, int64_t NV>
   }
 }
 
+template <class T, class V, class Fma, int64_t MR, int64_t NV>
+void micro_tile(int64_t kc, int64_t mr, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+                int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  micro_steps<T, V, Fma, MR, NV, false>(kc, nullptr, mr, a, rs_a, cs_a, b, ldb, c, ldc, accumulate);
+}
+
+template <class T, class V, class Fma, int64_t MR, int64_t NV>
+void micro_tile_gather(int64_t n, const int32_t* kidx, int64_t mr, const T* a, int64_t rs_a,
+                       int64_t cs_a, const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  micro_steps<T, V, Fma, MR, NV, true>(n, kidx, mr, a, rs_a, cs_a, b, ldb, c, ldc, accumulate);
+}
+
 // The float and double kernels of one vector width: MR x 2 vectors each, and the blocks every path
 // shares (kc 256 everywhere, so K is sliced the same way and all paths agree to the bit; mc and nc
 // are multiples of 6 and 12, of 8, 16 and 32). A per-ISA file calls this for its own types.
@@ -85,8 +104,10 @@ template <class Floats, class Doubles, class Fma, int64_t MR>
 GemmKernels tile_kernels() {
   constexpr int64_t kNrFloat = 2 * int64_t{sizeof(Floats) / sizeof(float)};
   constexpr int64_t kNrDouble = 2 * int64_t{sizeof(Doubles) / sizeof(double)};
-  return {{MR, kNrFloat, 256, 144, 2048, micro_tile<float, Floats, Fma, MR, 2>},
-          {MR, kNrDouble, 256, 72, 1024, micro_tile<double, Doubles, Fma, MR, 2>}};
+  return {{MR, kNrFloat, 256, 144, 2048, micro_tile<float, Floats, Fma, MR, 2>,
+           micro_tile_gather<float, Floats, Fma, MR, 2>},
+          {MR, kNrDouble, 256, 72, 1024, micro_tile<double, Doubles, Fma, MR, 2>,
+           micro_tile_gather<double, Doubles, Fma, MR, 2>}};
 }
 
 }  // namespace

@@ -1,0 +1,172 @@
+// Zero skipping for sgemm/dgemm: the steps k of a panel where it holds a nonzero, and whether a
+// panel is all finite (gemm.hpp). Plain loops for any layout and type, and AVX2 versions for the
+// float layouts the driver meets: lines contiguous in k (a row-major A read in place) and 8, 16
+// or 32 contiguous values per step (a packed or in-place B panel).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/gemm.hpp"
+
+namespace ember::kernels {
+namespace {
+
+// For each 8-bit mask m, the positions of its set bits in increasing order, 4 bits each from the
+// low end: the lane permutation that moves the chosen lanes of 8 to the front.
+constexpr std::array<uint32_t, 256> compaction_table() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t m = 0; m < 256; ++m) {
+    uint32_t v = 0, n = 0;
+    for (uint32_t b = 0; b < 8; ++b)
+      if ((m >> b & 1u) != 0) v |= b << (4 * n++);
+    t[m] = v;
+  }
+  return t;
+}
+constexpr std::array<uint32_t, 256> kCompaction = compaction_table();
+
+template <class T>
+int64_t nonzero_steps_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc,
+                            int32_t* kidx) {
+  int64_t n = 0;
+  for (int64_t k = 0; k < kc; ++k) {
+    bool any = false;
+    for (int64_t l = 0; l < h; ++l) any = any || p[l * rs + k * cs] != T(0);
+    kidx[n] = static_cast<int32_t>(k);
+    n += any ? 1 : 0;
+  }
+  return n;
+}
+
+template <class T>
+bool all_finite_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc) {
+  bool finite = true;
+  for (int64_t l = 0; l < h; ++l)
+    for (int64_t k = 0; k < kc; ++k) finite = finite && std::isfinite(p[l * rs + k * cs]);
+  return finite;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+
+// kidx[n...] = k0 + the set bits of the 8-bit mask m, in order (8 lanes stored, the count kept).
+__attribute__((target("avx2"))) inline int64_t emit_steps(uint32_t m, int64_t k0, int32_t* kidx,
+                                                          int64_t n) {
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i lanes = _mm256_and_si256(
+      _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
+      _mm256_set1_epi32(15));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(kidx + n),
+                      _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(k0))));
+  return n + __builtin_popcount(m);
+}
+
+// Lines contiguous in k (cs == 1): 8 steps at a time, the lines' nonzero masks or-ed.
+__attribute__((target("avx2"))) int64_t nonzero_steps_rows_avx2(const float* p, int64_t rs,
+                                                                int64_t h, int64_t kc,
+                                                                int32_t* kidx) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t n = 0, k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 any = zero;
+    for (int64_t l = 0; l < h; ++l)
+      any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(p + l * rs + k), zero, _CMP_NEQ_UQ));
+    n = emit_steps(static_cast<uint32_t>(_mm256_movemask_ps(any)), k, kidx, n);
+  }
+  const int64_t tail = nonzero_steps_plain(p + k, rs, 1, h, kc - k, kidx + n);
+  for (int64_t t = n; t < n + tail; ++t) kidx[t] += static_cast<int32_t>(k);
+  return n + tail;
+}
+
+// h = 8 * v contiguous values per step (rs == 1, v <= 4): each step's nonzero test one bit of an
+// 8-step mask.
+__attribute__((target("avx2"))) int64_t nonzero_steps_cols_avx2(const float* p, int64_t cs,
+                                                                int64_t v, int64_t kc,
+                                                                int32_t* kidx) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t n = 0, k = 0;
+  for (; k < kc; k += 8) {
+    const int64_t steps = std::min<int64_t>(8, kc - k);
+    uint32_t m = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      const float* q = p + (k + s) * cs;
+      __m256 any = _mm256_cmp_ps(_mm256_loadu_ps(q), zero, _CMP_NEQ_UQ);
+      for (int64_t j = 1; j < v; ++j)
+        any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(q + 8 * j), zero, _CMP_NEQ_UQ));
+      m |= static_cast<uint32_t>(_mm256_movemask_ps(any) != 0) << s;
+    }
+    n = emit_steps(m, k, kidx, n);
+  }
+  return n;
+}
+
+// x - x is +0 for a finite x and NaN otherwise; or-ing the bits keeps any NaN's.
+__attribute__((target("avx2"))) bool all_finite_avx2(const float* p, int64_t rs, int64_t cs,
+                                                     int64_t h, int64_t kc) {
+  __m256 bad = _mm256_setzero_ps();
+  float tail = 0.0f;
+  if (cs == 1) {
+    for (int64_t l = 0; l < h; ++l) {
+      const float* q = p + l * rs;
+      int64_t k = 0;
+      for (; k + 8 <= kc; k += 8) {
+        const __m256 x = _mm256_loadu_ps(q + k);
+        bad = _mm256_or_ps(bad, _mm256_sub_ps(x, x));
+      }
+      for (; k < kc; ++k) tail += q[k] - q[k];
+    }
+  } else {  // rs == 1: 8 lines at a time, the rest one by one
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* q = p + k * cs;
+      int64_t l = 0;
+      for (; l + 8 <= h; l += 8) {
+        const __m256 x = _mm256_loadu_ps(q + l);
+        bad = _mm256_or_ps(bad, _mm256_sub_ps(x, x));
+      }
+      for (; l < h; ++l) tail += q[l] - q[l];
+    }
+  }
+  return _mm256_testz_si256(_mm256_castps_si256(bad), _mm256_castps_si256(bad)) != 0 &&
+         tail == 0.0f;
+}
+
+bool use_avx2(Isa isa) { return isa != Isa::generic; }
+
+#endif
+
+}  // namespace
+
+template <class T>
+int64_t nonzero_steps(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc, int32_t* kidx) {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2(active_isa())) {
+      if (cs == 1) return nonzero_steps_rows_avx2(p, rs, h, kc, kidx);
+      if (rs == 1 && h % 8 == 0 && h <= 32) return nonzero_steps_cols_avx2(p, cs, h / 8, kc, kidx);
+    }
+  }
+#endif
+  return nonzero_steps_plain(p, rs, cs, h, kc, kidx);
+}
+
+template <class T>
+bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc) {
+  if (rs == 1 && cs == h) {  // a packed panel: one contiguous run
+    cs = 1, rs = 0, kc *= h, h = 1;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_avx2(active_isa()) && (cs == 1 || rs == 1)) return all_finite_avx2(p, rs, cs, h, kc);
+  }
+#endif
+  return all_finite_plain(p, rs, cs, h, kc);
+}
+
+template int64_t nonzero_steps<float>(const float*, int64_t, int64_t, int64_t, int64_t, int32_t*);
+template int64_t nonzero_steps<double>(const double*, int64_t, int64_t, int64_t, int64_t, int32_t*);
+template bool all_finite<float>(const float*, int64_t, int64_t, int64_t, int64_t);
+template bool all_finite<double>(const double*, int64_t, int64_t, int64_t, int64_t);
+
+}  // namespace ember::kernels
