@@ -5,7 +5,11 @@
 //   bench_matmul            all shapes
 //   bench_matmul --quick    skip the 2048 square and the slow reference on big squares
 //
-// Each figure is the median of several timed runs after a warm-up run.
+// Each figure is the median of several timed runs after a warm-up run. The "MNIST" rows hold real
+// images (the first of the training set, as floats in [0, 1]) in the operand x, where sgemm skips
+// the steps whose pixels are all zero; their GFLOP/s count every multiply-add of 2*M*N*K, skipped
+// or not, so they compare with the random-data row of the same shape. They are left out when
+// MNIST is not in the cache (`make run` or `ember fetch` puts it there).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "ember/core/parallel.hpp"
+#include "ember/data/data.hpp"
 #include "kernels/gemm.hpp"
 
 namespace {
@@ -26,7 +31,22 @@ struct Shape {
   const char* name;
   bool trans_a, trans_b;
   int64_t M, N, K;
+  char mnist = 0;  // 'A' or 'B': that operand holds MNIST images, one per row
 };
+
+// The first images of MNIST's training set as floats in [0, 1], [n, 784]; empty when MNIST is
+// not in the cache.
+std::vector<float> mnist_images(int64_t n) {
+  try {
+    const ember::data::DataSplit d = ember::data::load_mnist(ember::data::mnist_dir());
+    const ember::Tensor x = ember::data::to_unit_float(d.train.images).reshape({-1, 784});
+    const float* p = x.data_ptr<float>();
+    return std::vector<float>(p, p + std::min<int64_t>(n, x.size(0)) * 784);
+  } catch (const std::exception& e) {
+    std::printf("(MNIST rows left out: %s)\n", e.what());
+    return {};
+  }
+}
 
 // Median seconds per call of fn, timing enough calls per run to last ~20 ms.
 template <class F>
@@ -57,6 +77,11 @@ int main(int argc, char** argv) {
       {"fwd 256x784 * 784x128", false, false, 256, 128, 784},
       {"fwd as linear: * (128x784)^T", false, true, 256, 128, 784},
       {"inf as linear: 1000x784 * (128x784)^T", false, true, 1000, 128, 784},
+      {"MNIST fwd x * (30x784)^T", false, true, 256, 30, 784, 'A'},
+      {"MNIST fwd x * (128x784)^T", false, true, 256, 128, 784, 'A'},
+      {"MNIST inf x1000 * (128x784)^T", false, true, 1000, 128, 784, 'A'},
+      {"MNIST dW (256x30)^T * x", true, false, 30, 784, 256, 'B'},
+      {"MNIST dW (256x128)^T * x", true, false, 128, 784, 256, 'B'},
       {"dW (256x784)^T * 256x30", true, false, 784, 30, 256},
       {"dW (256x784)^T * 256x128", true, false, 784, 128, 256},
       {"dW as linear: (256x30)^T * 256x784", true, false, 30, 784, 256},
@@ -85,11 +110,17 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const std::vector<float> mnist = mnist_images(1000);
   for (const Shape& s : shapes) {
     if (quick && s.M >= 2048) continue;
+    if (s.mnist != 0 && mnist.empty()) continue;
     std::vector<float> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N);
     for (auto& x : A) x = dist(rng);
     for (auto& x : B) x = dist(rng);
+    if (s.mnist != 0) {  // x is [images, 784]: A (M rows) or B (K rows), not transposed
+      std::vector<float>& x = s.mnist == 'A' ? A : B;
+      std::copy(mnist.begin(), mnist.begin() + static_cast<std::ptrdiff_t>(x.size()), x.begin());
+    }
     const int64_t lda = s.trans_a ? s.M : s.K, ldb = s.trans_b ? s.K : s.N;
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
     auto gflops = [&](double sec) { return flops / sec * 1e-9; };
