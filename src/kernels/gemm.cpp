@@ -441,9 +441,10 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
 constexpr int64_t kMinSkipWork = int64_t{1} << 16;
 
 // Whether the call skips op(A)'s zeros, op(B)'s or none (gemm.hpp): op(A)'s when its first row
-// panel's first slice (at most g.kc steps) has a nonzero in at most 3/4 of its steps, else op(B)'s
-// when its first column panel's does, and only where the other operand is all finite (0 * inf is
-// NaN, not a zero to skip). The sample costs one panel's scan; a wrong guess costs speed only.
+// panel has a nonzero in at most 3/4 of its first 256 steps (or of all K when shorter), else
+// op(B)'s when its first column panel does, and only where the other operand is all finite
+// (0 * inf is NaN, not a zero to skip). The sample costs one panel's scan; a wrong guess costs
+// speed only.
 template <class T>
 Skip choose_skip(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N) {
   const int64_t K = p.K;

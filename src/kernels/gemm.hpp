@@ -17,9 +17,11 @@
 // Zero skipping: where op(A) or op(B) is mostly zeros (MNIST pixels: 81% of a batch, and 56% of
 // the steps where 6 images' rows have a zero pixel at k), the driver passes the micro-kernel only
 // the steps k of a tile's slice where its panel of that operand holds a nonzero, provided the
-// other operand's panel is all finite there: the skipped products are then exact zeros, and the
-// sum differs from the full one at most in the sign of a zero. Which steps are skipped depends
-// on the data alone, never on the threads, so results stay bit-identical for any thread count.
+// other operand is all finite: the skipped products are then exact zeros, and the sum differs
+// from the full one at most in the sign of a zero (a -0 from an underflow that a skipped
+// fma(0, b, -0) would have made +0, so the 6x16 and 12x32 geometries can differ there). Which steps
+// are skipped depends on the data alone, never on the threads, so results stay bit-identical for
+// any thread count.
 #include <cstdint>
 #include <type_traits>
 

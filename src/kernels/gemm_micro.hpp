@@ -16,7 +16,9 @@
 // fused multiply-add is the per-ISA file's `Fma::madd(acc, a, b)` (an intrinsic: fused at every
 // optimisation level, which contraction of `acc += a * b` is not), and tests/kernels/test_gemm.cpp
 // checks each kernel's bits against std::fma. Every geometry therefore gives the same bits for the
-// same kc slicing.
+// same kc slicing (when the driver skips an operand's zero steps, gemm.hpp, which steps depends on
+// the panel height, and a sum that underflowed to -0 can stay -0 where a dense tile's later
+// fma(0, b, -0) gives +0: geometries then agree up to the sign of a zero).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
