@@ -353,19 +353,18 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
             } else if (skip == Skip::b && use_steps(b_count, kc)) {
               list = b_steps, n = b_count;
             }
-            if (h == mr && w == nr) {
+            const auto run = [&](T* cd, int64_t ldcd, bool acc) {
               if (list != nullptr) {
-                g.gather(n, list, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
+                g.gather(n, list, h, apanel, rs_a, cs_a, bpanel, ldb, cd, ldcd, acc);
               } else {
-                g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, c, p.ldc, accumulate);
+                g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, cd, ldcd, acc);
               }
+            };
+            if (h == mr && w == nr) {
+              run(c, p.ldc, accumulate);
               continue;
             }
-            if (list != nullptr) {
-              g.gather(n, list, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
-            } else {
-              g.micro(kc, h, apanel, rs_a, cs_a, bpanel, ldb, tile, nr, false);
-            }
+            run(tile, nr, false);
             for (int64_t r = 0; r < h; ++r) {
               T* cr = c + r * p.ldc;
               const T* tr = tile + r * nr;
