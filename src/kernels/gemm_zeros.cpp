@@ -9,6 +9,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 
 namespace ember::kernels {
@@ -80,20 +81,22 @@ __attribute__((target("avx2"))) int64_t nonzero_steps_rows_avx2(const float* p, 
   return n + tail;
 }
 
-// h = 8 * v contiguous values per step (rs == 1, v <= 4): each step's nonzero test one bit of an
-// 8-step mask.
+// h <= 32 contiguous values per step (rs == 1): each step's nonzero test, over whole vectors and
+// a last one masked to its lanes, one bit of an 8-step mask.
 __attribute__((target("avx2"))) int64_t nonzero_steps_cols_avx2(const float* p, int64_t cs,
-                                                                int64_t v, int64_t kc,
+                                                                int64_t h, int64_t kc,
                                                                 int32_t* kidx) {
   const __m256 zero = _mm256_setzero_ps();
+  const int64_t whole = h / 8;
+  const __m256i last = first_lanes(h % 8);
   int64_t n = 0, k = 0;
   for (; k < kc; k += 8) {
     const int64_t steps = std::min<int64_t>(8, kc - k);
     uint32_t m = 0;
     for (int64_t s = 0; s < steps; ++s) {
       const float* q = p + (k + s) * cs;
-      __m256 any = _mm256_cmp_ps(_mm256_loadu_ps(q), zero, _CMP_NEQ_UQ);
-      for (int64_t j = 1; j < v; ++j)
+      __m256 any = _mm256_cmp_ps(_mm256_maskload_ps(q + 8 * whole, last), zero, _CMP_NEQ_UQ);
+      for (int64_t j = 0; j < whole; ++j)
         any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(q + 8 * j), zero, _CMP_NEQ_UQ));
       m |= static_cast<uint32_t>(_mm256_movemask_ps(any) != 0) << s;
     }
@@ -144,7 +147,7 @@ int64_t nonzero_steps(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc,
   if constexpr (std::is_same_v<T, float>) {
     if (use_avx2(active_isa())) {
       if (cs == 1) return nonzero_steps_rows_avx2(p, rs, h, kc, kidx);
-      if (rs == 1 && h % 8 == 0 && h <= 32) return nonzero_steps_cols_avx2(p, cs, h / 8, kc, kidx);
+      if (rs == 1 && h <= 32) return nonzero_steps_cols_avx2(p, cs, h, kc, kidx);
     }
   }
 #endif
