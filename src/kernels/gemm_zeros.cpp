@@ -105,31 +105,23 @@ __attribute__((target("avx2"))) int64_t nonzero_steps_cols_avx2(const float* p, 
   return n;
 }
 
-// x - x is +0 for a finite x and NaN otherwise; or-ing the bits keeps any NaN's.
+// x - x is +0 for a finite x and NaN otherwise; or-ing the bits keeps any NaN's. Each run of
+// contiguous values (a line when cs == 1, a step's h values when rs == 1) 8 at a time, the rest
+// one by one.
 __attribute__((target("avx2"))) bool all_finite_avx2(const float* p, int64_t rs, int64_t cs,
                                                      int64_t h, int64_t kc) {
   __m256 bad = _mm256_setzero_ps();
   float tail = 0.0f;
-  if (cs == 1) {
-    for (int64_t l = 0; l < h; ++l) {
-      const float* q = p + l * rs;
-      int64_t k = 0;
-      for (; k + 8 <= kc; k += 8) {
-        const __m256 x = _mm256_loadu_ps(q + k);
-        bad = _mm256_or_ps(bad, _mm256_sub_ps(x, x));
-      }
-      for (; k < kc; ++k) tail += q[k] - q[k];
+  const bool lines = cs == 1;
+  const int64_t runs = lines ? h : kc, len = lines ? kc : h, step = lines ? rs : cs;
+  for (int64_t r = 0; r < runs; ++r) {
+    const float* q = p + r * step;
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      const __m256 x = _mm256_loadu_ps(q + i);
+      bad = _mm256_or_ps(bad, _mm256_sub_ps(x, x));
     }
-  } else {  // rs == 1: 8 lines at a time, the rest one by one
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* q = p + k * cs;
-      int64_t l = 0;
-      for (; l + 8 <= h; l += 8) {
-        const __m256 x = _mm256_loadu_ps(q + l);
-        bad = _mm256_or_ps(bad, _mm256_sub_ps(x, x));
-      }
-      for (; l < h; ++l) tail += q[l] - q[l];
-    }
+    for (; i < len; ++i) tail += q[i] - q[i];
   }
   return _mm256_testz_si256(_mm256_castps_si256(bad), _mm256_castps_si256(bad)) != 0 &&
          tail == 0.0f;

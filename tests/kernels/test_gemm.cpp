@@ -15,23 +15,12 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/kernel_state.hpp"
 
 namespace ember::kernels {
 namespace {
 
-// Restores the thread count and instruction set a test changed.
-class Restore {
- public:
-  Restore() : threads_(get_num_threads()), isa_(active_isa()) {}
-  ~Restore() {
-    set_num_threads(threads_);
-    force_isa(isa_);
-  }
-
- private:
-  int threads_;
-  Isa isa_;
-};
+using Restore = ember::testing::RestoreThreadsAndIsa;
 
 template <class T>
 std::vector<T> random_values(int64_t n, std::mt19937& rng) {

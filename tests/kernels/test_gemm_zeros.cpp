@@ -11,22 +11,12 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/kernel_state.hpp"
 
 namespace ember::kernels {
 namespace {
 
-class Restore {
- public:
-  Restore() : threads_(get_num_threads()), isa_(active_isa()) {}
-  ~Restore() {
-    set_num_threads(threads_);
-    force_isa(isa_);
-  }
-
- private:
-  int threads_;
-  Isa isa_;
-};
+using Restore = ember::testing::RestoreThreadsAndIsa;
 
 // The paths to run: generic always, AVX2 (and the AVX-512 geometry compiled for it) where the CPU
 // has it.

@@ -1,0 +1,24 @@
+#pragma once
+// Restores the pool's thread count and the gemm's instruction set after a test that changes them
+// (kernels tests force each path and thread count in turn).
+#include "ember/core/parallel.hpp"
+#include "kernels/gemm.hpp"
+
+namespace ember::testing {
+
+class RestoreThreadsAndIsa {
+ public:
+  RestoreThreadsAndIsa() : threads_(get_num_threads()), isa_(kernels::active_isa()) {}
+  ~RestoreThreadsAndIsa() {
+    set_num_threads(threads_);
+    kernels::force_isa(isa_);
+  }
+  RestoreThreadsAndIsa(const RestoreThreadsAndIsa&) = delete;
+  RestoreThreadsAndIsa& operator=(const RestoreThreadsAndIsa&) = delete;
+
+ private:
+  int threads_;
+  kernels::Isa isa_;
+};
+
+}  // namespace ember::testing
