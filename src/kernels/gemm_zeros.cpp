@@ -1,7 +1,7 @@
 // Zero skipping for sgemm/dgemm: the steps k of a panel where it holds a nonzero, and whether a
 // panel is all finite (gemm.hpp). Plain loops for any layout and type, and AVX2 versions for the
-// float layouts the driver meets: lines contiguous in k (a row-major A read in place) and 8, 16
-// or 32 contiguous values per step (a packed or in-place B panel).
+// float layouts the driver meets: lines contiguous in k (a row-major A read in place) and up to
+// 32 contiguous values per step (a packed or in-place B panel, a packed A panel).
 #include <immintrin.h>
 
 #include <algorithm>
