@@ -418,8 +418,7 @@ void BackgroundTask::start(int64_t begin, int64_t end, int64_t grain,
 
 void BackgroundTask::wait() {
   if (!state_) return;
-  const std::shared_ptr<BackgroundState> task = std::move(state_);
-  state_ = nullptr;
+  const std::shared_ptr<BackgroundState> task = std::move(state_);  // leaves state_ null
   Pool& pool = Pool::instance();
   {
     RegionGuard region;  // the chunks run here as on a worker: nested calls inline
@@ -434,8 +433,7 @@ void BackgroundTask::wait() {
 
 void BackgroundTask::cancel() {
   if (!state_) return;
-  const std::shared_ptr<BackgroundState> task = std::move(state_);
-  state_ = nullptr;
+  const std::shared_ptr<BackgroundState> task = std::move(state_);  // leaves state_ null
   Pool& pool = Pool::instance();
   // no more claims; the chunks claimed before this (fewer than `claimed`) still finish
   const int64_t claimed = std::min(task->next.exchange(task->chunks), task->chunks);

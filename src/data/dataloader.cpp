@@ -63,10 +63,7 @@ DataLoader& DataLoader::prefetch(bool on) {
 
 DataLoader::~DataLoader() { stop_background(); }
 
-void DataLoader::stop_background() {
-  background_.task.cancel();
-  background_.batch = Gathered{};
-}
+void DataLoader::stop_background() { background_.reset(); }
 
 std::int64_t DataLoader::size() const {
   const std::int64_t n = dataset_->size();

@@ -110,20 +110,18 @@ class DataLoader {
     Background() = default;
     Background(const Background&) {}
     Background& operator=(const Background&) {
-      task.cancel();
-      batch = Gathered{};
+      reset();
       return *this;
     }
-    Background(Background&& other) noexcept {
-      other.task.cancel();
-      other.batch = Gathered{};
-    }
+    Background(Background&& other) noexcept { other.reset(); }
     Background& operator=(Background&& other) noexcept {
-      task.cancel();
-      other.task.cancel();
-      batch = Gathered{};
-      other.batch = Gathered{};
+      reset();
+      other.reset();
       return *this;
+    }
+    void reset() {  // cancels the gather and lets go of its batch
+      task.cancel();
+      batch = Gathered{};
     }
   };
 
