@@ -138,7 +138,22 @@ struct Problem {
   T* C;
   int64_t ldc;
   Skip skip = Skip::none;
+  const T* bias = nullptr;  // the epilogue (sgemm_bias_relu): + bias[j], then the ReLU
+  bool relu = false;
 };
+
+// The epilogue on C[0:h, 0:w] (rows ldc apart), whose columns start at column j0 of the problem.
+template <class T>
+void finish_tile(const Problem<T>& p, T* c, int64_t ldc, int64_t h, int64_t w, int64_t j0) {
+  const T* bias = p.bias != nullptr ? p.bias + j0 : nullptr;
+  for (int64_t r = 0; r < h; ++r) {
+    T* cr = c + r * ldc;
+    if (bias != nullptr)
+      for (int64_t j = 0; j < w; ++j) cr[j] += bias[j];
+    if (p.relu)
+      for (int64_t j = 0; j < w; ++j) cr[j] = cr[j] > T(0) ? cr[j] : T(0);
+  }
+}
 
 // Packs op(B)[pc:pc+kc, jc:jc+nc] into nr-wide panels, panel p at dst + p*nr*kc, element (k,j)
 // of a panel at k*nr + j; columns past nc are zero. NR > 0 fixes nr at compile time (full panels
@@ -302,6 +317,7 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
   int32_t* steps = skip == Skip::none ? nullptr : ws.steps.get<int32_t>((a_panels + 1) * list_len);
   int32_t* b_steps = skip == Skip::none ? nullptr : steps + a_panels * list_len;
   const auto use_steps = [](int64_t count, int64_t kc) { return 8 * count <= 7 * kc; };
+  const bool epilogue = p.bias != nullptr || p.relu;
 
   for (int64_t jc = n0; jc < n1; jc += nc_max) {
     const int64_t nc = std::min(nc_max, n1 - jc);
@@ -362,14 +378,15 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
             };
             if (h == mr && w == nr) {
               run(c, p.ldc, accumulate);
-              continue;
+            } else {
+              run(tile, nr, false);
+              for (int64_t r = 0; r < h; ++r) {
+                T* cr = c + r * p.ldc;
+                const T* tr = tile + r * nr;
+                for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + tr[j] : tr[j];
+              }
             }
-            run(tile, nr, false);
-            for (int64_t r = 0; r < h; ++r) {
-              T* cr = c + r * p.ldc;
-              const T* tr = tile + r * nr;
-              for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + tr[j] : tr[j];
-            }
+            if (epilogue && pc + kc == K) finish_tile(p, c, p.ldc, h, w, jc + jr);
           }
         }
       }
@@ -461,22 +478,26 @@ Skip choose_skip(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t
   return Skip::none;
 }
 
-// A: op(A) [M,K], B: op(B) [K,N], C: [M,N]
+// A: op(A) [M,K], B: op(B) [K,N], C: [M,N]; the epilogue (bias [N] or null, relu) as
+// sgemm_bias_relu.
 template <class T>
 void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+          const T* bias = nullptr, bool relu = false) {
   if (M <= 0 || N <= 0) return;
   if (beta != T(0) && beta != T(1)) {  // general beta: scale once, then accumulate
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
     beta = T(1);
   }
+  Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
+  p.bias = bias, p.relu = relu;
   if (K <= 0) {
     if (beta == T(0))
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    finish_tile(p, C, ldc, M, N, 0);
     return;
   }
-  Problem<T> p{trans_a, trans_b, K, A, lda, B, ldb, beta == T(1), C, ldc};
   p.skip = choose_skip(g, p, M, N);
   const int64_t threads = get_num_threads();
   if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
@@ -499,14 +520,31 @@ void force_isa(Isa isa) { isa_setting().store(clamp_isa(isa), std::memory_order_
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  // one output row or column: a matrix-vector product (gemv.cpp)
-  if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) return;
-  gemm(active_kernels().f, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  sgemm_bias_relu(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, nullptr, false);
 }
 
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   gemm(active_kernels().d, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                     const float* bias, bool relu) {
+  // one output row or column: a matrix-vector product (gemv.cpp), then the epilogue as a pass
+  if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
+    Problem<float> p{};
+    p.bias = bias, p.relu = relu;
+    if (bias != nullptr || relu) finish_tile(p, C, ldc, M, N, 0);
+    return;
+  }
+  gemm(active_kernels().f, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu);
+}
+
+void dgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
+                     int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc,
+                     const double* bias, bool relu) {
+  gemm(active_kernels().d, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu);
 }
 
 template <class T>

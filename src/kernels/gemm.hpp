@@ -32,6 +32,17 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const fl
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
+// The same, then on each element of C once its sum is complete: + bias[j] (bias [N], or null for
+// none), then, with relu, v > 0 ? v : 0 (ember::relu's rule: NaN gives 0). A Linear layer's bias
+// and ReLU: done on each tile of C while the micro-kernel's output is still in cache, instead of a
+// pass over C before (the bias as C's initial value) and one after (the ReLU).
+void sgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                     const float* bias, bool relu);
+void dgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const double* A,
+                     int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc,
+                     const double* bias, bool relu);
+
 // Plain triple loops, single-threaded, summing k in order: the obviously-correct references.
 void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

@@ -33,6 +33,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+Tensor Linear::forward_relu(const Tensor& x) { return linear_relu(x, weight, bias); }
 
 std::string Linear::repr() const {
   return "Linear(in_features=" + std::to_string(in_features_) +
@@ -70,7 +71,8 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
 // A Conv2d followed by a 2x2 MaxPool2d, with or without a ReLU between them, runs as the fused
 // conv2d_max_pool2x2, which never stores the convolution's full output: the same values and
 // input and weight gradients as running the children one by one (the bias gradient within
-// rounding). Only the library classes themselves are matched, never a subclass with a forward
+// rounding). A Linear followed by a ReLU runs as the fused linear_relu: the same values and
+// gradients. Only the library classes themselves are matched, never a subclass with a forward
 // of its own.
 namespace {
 template <class M>
@@ -93,6 +95,11 @@ Tensor Sequential::forward(const Tensor& x) {
         i += relu_mod != nullptr ? 2 : 1;
         continue;
       }
+    }
+    if (auto* lin = exactly<Linear>(kids, i); lin != nullptr && exactly<ReLU>(kids, i + 1)) {
+      h = lin->forward_relu(h);
+      ++i;
+      continue;
     }
     h = kids[i].second->forward(h);
   }

@@ -1,4 +1,4 @@
-// matmul and the fused linear layer (x @ w.T + b), with their backward rules.
+// matmul and the fused linear layers (x @ w.T + b, and its ReLU), with their backward rules.
 #include "ember/ops/linalg.hpp"
 
 #include <cstring>
@@ -6,6 +6,7 @@
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/movement.hpp"
 #include "ember/ops/reduce.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "ops/op_utils.hpp"
 
@@ -18,8 +19,8 @@ namespace {
 
 // How a 2-D strided block [rows, cols] at `p` can be read by gemm: row-major with leading
 // dimension ld (trans false) or column-major (trans true). False when neither: copy it first.
-bool gemm_layout(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int64_t s1, bool& trans,
-                 std::int64_t& ld) {
+bool gemm_layout(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int64_t s1,
+                 bool& trans, std::int64_t& ld) {
   if (s1 == 1 || cols == 1) {
     if (rows == 1 || s0 >= cols) {
       trans = false;
@@ -58,8 +59,8 @@ void gemm_dispatch(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_
 // out[M,N] (contiguous, at `c`) = a[M,K] @ b[K,N] for 2-D strided operands of dtype T.
 template <class T>
 void matmul_2d(const Tensor& a, std::int64_t a_off, const Shape& a_st, const Tensor& b,
-               std::int64_t b_off, const Shape& b_st, std::int64_t M, std::int64_t K, std::int64_t N,
-               T* c) {
+               std::int64_t b_off, const Shape& b_st, std::int64_t M, std::int64_t K,
+               std::int64_t N, T* c) {
   if (K == 0) {
     for (std::int64_t i = 0; i < M * N; ++i) c[i] = T(0);
     return;
@@ -82,7 +83,8 @@ Tensor readable(const Tensor& t) {
   const auto& sh = t.shape();
   const auto& st = t.strides();
   if (gemm_layout(sh[static_cast<std::size_t>(r - 2)], sh[static_cast<std::size_t>(r - 1)],
-                  st[static_cast<std::size_t>(r - 2)], st[static_cast<std::size_t>(r - 1)], trans, ld)) {
+                  st[static_cast<std::size_t>(r - 2)], st[static_cast<std::size_t>(r - 1)], trans,
+                  ld)) {
     return t;
   }
   return t.contiguous();
@@ -106,7 +108,8 @@ Tensor matmul_forward(const Tensor& a0, const Tensor& b0) {
   const std::int64_t M = a.shape()[ra - 2], K = a.shape()[ra - 1];
   const std::int64_t K2 = b.shape()[rb - 2], N = b.shape()[rb - 1];
   if (K != K2) {
-    throw Error("matmul: inner sizes differ: " + shape_str(a0.shape()) + " x " + shape_str(b0.shape()));
+    throw Error("matmul: inner sizes differ: " + shape_str(a0.shape()) + " x " +
+                shape_str(b0.shape()));
   }
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
   const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
@@ -151,8 +154,10 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   const Tensor a = a0.dtype() == dt ? a0 : a0.to(dt);
   const Tensor b = b0.dtype() == dt ? b0 : b0.to(dt);
   const bool a_vec = a.rank() == 1, b_vec = b.rank() == 1;
-  if ((a_vec ? a.shape()[0] : a.shape().back()) != (b_vec ? b.shape()[0] : b.shape()[static_cast<std::size_t>(b.rank() - 2)])) {
-    throw Error("matmul: inner sizes differ: " + shape_str(a0.shape()) + " x " + shape_str(b0.shape()));
+  if ((a_vec ? a.shape()[0] : a.shape().back()) !=
+      (b_vec ? b.shape()[0] : b.shape()[static_cast<std::size_t>(b.rank() - 2)])) {
+    throw Error("matmul: inner sizes differ: " + shape_str(a0.shape()) + " x " +
+                shape_str(b0.shape()));
   }
   const Tensor a2 = a_vec ? a.detach().unsqueeze(0) : a.detach();
   const Tensor b2 = b_vec ? b.detach().unsqueeze(1) : b.detach();
@@ -175,21 +180,59 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   return out;
 }
 
-Tensor linear(const Tensor& x0, const Tensor& w0, const Tensor& bias0) {
-  if (w0.rank() != 2) throw Error("linear: weight must be [out, in], got " + shape_str(w0.shape()));
+namespace {
+
+// C[B, outf] = x2 @ w^T (+ bias) (then the ReLU): the bias and ReLU in the product's epilogue
+// (kernels::sgemm_bias_relu) for f32 and f64, plain loops after it for the integer types.
+template <class T>
+void linear_product(const T* x, const T* w, const T* bias, std::int64_t B, std::int64_t in,
+                    std::int64_t outf, bool relu, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::sgemm_bias_relu(false, true, B, outf, in, x, in, w, in, 0.0f, c, outf, bias, relu);
+  } else if constexpr (std::is_same_v<T, double>) {
+    kernels::dgemm_bias_relu(false, true, B, outf, in, x, in, w, in, 0.0, c, outf, bias, relu);
+  } else {
+    gemm_dispatch<T>(false, true, B, outf, in, x, in, w, in, T(0), c, outf);
+    for (std::int64_t i = 0; i < B; ++i)
+      for (std::int64_t j = 0; j < outf; ++j) {
+        T& v = c[i * outf + j];
+        if (bias != nullptr) v += bias[j];
+        if (relu) v = v > T(0) ? v : T(0);
+      }
+  }
+}
+
+// The gradient at the ReLU's input: where(out > 0, g, 0), g and out [B, outf].
+Tensor relu_input_grad(const Tensor& g, const Tensor& out) {
+  if (g.requires_grad() || g.dtype() != out.dtype() || !g.is_contiguous()) {
+    return where(out > 0, g, 0.0);
+  }
+  Tensor dx = empty(out.shape(), out.dtype());
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::relu_backward(out.data_ptr<T>(), g.data_ptr<T>(), dx.data_ptr<T>(), out.numel());
+  });
+  return dx;
+}
+
+Tensor linear_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias0, bool relu) {
+  const char* op = relu ? "linear_relu" : "linear";
+  if (w0.rank() != 2) {
+    throw Error(std::string(op) + ": weight must be [out, in], got " + shape_str(w0.shape()));
+  }
   if (x0.rank() < 1 || x0.shape().back() != w0.shape()[1]) {
-    throw Error("linear: input " + shape_str(x0.shape()) + " does not match weight " +
+    throw Error(std::string(op) + ": input " + shape_str(x0.shape()) + " does not match weight " +
                 shape_str(w0.shape()) + " (the input's last axis must be " +
                 std::to_string(w0.shape()[1]) + ")");
   }
   const std::int64_t in = w0.shape()[1], outf = w0.shape()[0];
   if (bias0.defined() && (bias0.rank() != 1 || bias0.shape()[0] != outf)) {
-    throw Error("linear: bias " + shape_str(bias0.shape()) + " does not match weight " +
+    throw Error(std::string(op) + ": bias " + shape_str(bias0.shape()) + " does not match weight " +
                 shape_str(w0.shape()));
   }
   const DType dt = promote_types(promote_types(x0.dtype(), w0.dtype()),
                                  bias0.defined() ? bias0.dtype() : w0.dtype());
-  if (!is_floating(dt)) throw Error("linear: expects floating tensors");
+  if (!is_floating(dt)) throw Error(std::string(op) + ": expects floating tensors");
   const Tensor x = x0.dtype() == dt ? x0 : x0.to(dt);
   const Tensor w = w0.dtype() == dt ? w0 : w0.to(dt);
   const Tensor bias = !bias0.defined() || bias0.dtype() == dt ? bias0 : bias0.to(dt);
@@ -199,20 +242,10 @@ Tensor linear(const Tensor& x0, const Tensor& w0, const Tensor& bias0) {
   Tensor out2 = empty({B, outf}, dt);
   dispatch_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
-    T* c = static_cast<T*>(out2.raw_data());
-    T beta = T(0);
-    if (bias.defined()) {
-      const Tensor bc = bias.detach().contiguous();
-      const T* pb = static_cast<const T*>(bc.raw_data());
-      for (std::int64_t i = 0; i < B; ++i) std::memcpy(c + i * outf, pb, static_cast<std::size_t>(outf) * sizeof(T));
-      beta = T(1);
-    }
-    if (in == 0) {
-      if (!bias.defined()) std::memset(c, 0, static_cast<std::size_t>(B * outf) * sizeof(T));
-      return;
-    }
-    gemm_dispatch<T>(false, true, B, outf, in, static_cast<const T*>(x2.raw_data()), in,
-                     static_cast<const T*>(wc.raw_data()), in, beta, c, outf);
+    const Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+    linear_product<T>(static_cast<const T*>(x2.raw_data()), static_cast<const T*>(wc.raw_data()),
+                      bc.defined() ? static_cast<const T*>(bc.raw_data()) : nullptr, B, in, outf,
+                      relu, static_cast<T*>(out2.raw_data()));
   });
   Shape out_shape = x.shape();
   out_shape.back() = outf;
@@ -220,10 +253,12 @@ Tensor linear(const Tensor& x0, const Tensor& w0, const Tensor& bias0) {
   std::vector<Tensor> inputs{x, w};
   if (bias.defined()) inputs.push_back(bias);
   if (needs_grad(inputs)) {
-    record("linear", out, inputs,
-           [x2, wc, has_bias = bias.defined(), sx = x.shape(), outf, nx = x.requires_grad(),
-            nw = w.requires_grad(), nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
-             const Tensor g2 = g.reshape({-1, outf});
+    record(op, out, inputs,
+           [x2, wc, od = relu ? out2.detach() : Tensor(), has_bias = bias.defined(), sx = x.shape(),
+            outf, nx = x.requires_grad(), nw = w.requires_grad(),
+            nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
+             Tensor g2 = g.reshape({-1, outf});
+             if (od.defined()) g2 = relu_input_grad(g2, od);
              std::vector<Tensor> grads{nx ? matmul(g2, wc).reshape(sx) : Tensor(),
                                        nw ? matmul(g2.t(), x2) : Tensor()};
              if (has_bias) grads.push_back(nb ? sum(g2, 0) : Tensor());
@@ -231,6 +266,16 @@ Tensor linear(const Tensor& x0, const Tensor& w0, const Tensor& bias0) {
            });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  return linear_impl(x, w, bias, false);
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  return linear_impl(x, w, bias, true);
 }
 
 }  // namespace ember

@@ -41,6 +41,26 @@ class Scale : public nn::Module {
 
 }  // namespace
 
+// Sequential runs a Linear followed by a ReLU as the fused linear_relu: the same outputs and
+// parameter gradients, to the bit, as running the children one by one.
+TEST(Module, SequentialFusesLinearReluWithSameResults) {
+  Generator gen(5);
+  auto net = simple_net(gen);
+  const Tensor x = rand({64, 784}, gen), t = rand({64, 1}, gen);
+  const Tensor fused = net->forward(x);
+  ((fused - t) * (fused - t)).mean().backward();
+  std::vector<Tensor> fused_grads;
+  for (const Tensor& p : net->parameters()) fused_grads.push_back(p.grad().clone());
+  net->zero_grad();
+  Tensor h = x;
+  for (std::size_t i = 0; i < net->size(); ++i) h = (*(*net)[i])(h);
+  ((h - t) * (h - t)).mean().backward();
+  EXPECT_TRUE(allclose(fused, h, 0.0, 0.0));
+  const auto params = net->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    EXPECT_TRUE(allclose(fused_grads[i], params[i].grad(), 0.0, 0.0)) << "parameter " << i;
+}
+
 TEST(Module, SequentialNamesMatchPyTorch) {
   Generator gen(0);
   auto net = simple_net(gen);

@@ -21,6 +21,9 @@ class Linear : public Module {
          DType dtype = DType::f32);
   // x: [..., in] -> [..., out]
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as the fused ember::linear_relu (what Sequential runs for a Linear followed
+  // by a ReLU): the same values and gradients. x: [..., in] -> [..., out]
+  Tensor forward_relu(const Tensor& x);
   std::string repr() const override;
   std::string type_name() const override { return "Linear"; }
   std::int64_t in_features() const { return in_features_; }
