@@ -92,12 +92,31 @@ template <class T>
   }
 }
 
+// g's element at `at`, as a double: 0 where the ReLU cut it (relu_y not null and relu_y <= 0).
+template <class T>
+[[gnu::always_inline]] inline double grad_at(const T* g, const T* relu_y, int64_t at) {
+  if (relu_y != nullptr && !(relu_y[at] > T(0))) return 0.0;
+  return static_cast<double>(g[at]);
+}
+
+// The same for 4 elements.
+template <class T>
+[[gnu::always_inline]] inline void load_grad4(Doubles4& gv, const T* g, const T* relu_y,
+                                              int64_t at) {
+  load4(gv, g + at);
+  if (relu_y == nullptr) return;
+  Doubles4 yv;
+  load4(yv, relu_y + at);
+  const Doubles4 zero = {0.0, 0.0, 0.0, 0.0};
+  gv = yv > zero ? gv : zero;
+}
+
 template <class T>
 [[gnu::always_inline]] inline void backward_body(const T* x, const T* g, int64_t N, int64_t C,
                                                  int64_t S, int64_t c0, int64_t c1,
                                                  const double* mean, const double* invstd,
                                                  const double* w, bool training, double* sum_g,
-                                                 double* sum_gx, T* dx) {
+                                                 double* sum_gx, T* dx, const T* relu_y) {
   const double count = static_cast<double>(N * S);
   for (int64_t c = c0; c < c1; ++c) {
     const double m = mean[c], is = invstd[c];
@@ -109,14 +128,14 @@ template <class T>
       for (; i + kLanes <= S; i += kLanes) {
         for (int64_t j = 0; j < kVectors; ++j) {
           Doubles4 gv, xv;
-          load4(gv, g + off + i + 4 * j);
+          load_grad4(gv, g, relu_y, off + i + 4 * j);
           load4(xv, x + off + i + 4 * j);
           sg.lane[j] += gv;
           sgx.lane[j] += gv * (xv - mv);
         }
       }
       for (; i < S; ++i) {
-        const double gv = static_cast<double>(g[off + i]);
+        const double gv = grad_at(g, relu_y, off + i);
         sg.tail += gv;
         sgx.tail += gv * (static_cast<double>(x[off + i]) - m);
       }
@@ -134,14 +153,14 @@ template <class T>
       int64_t i = 0;
       for (; i + 4 <= S; i += 4) {
         Doubles4 gv, xv;
-        load4(gv, g + off + i);
+        load_grad4(gv, g, relu_y, off + i);
         load4(xv, x + off + i);
         const Doubles4 xh = (xv - mv) * isv;
         store4(dx + off + i, kv * ((gv - mgv) - xh * mgxv));
       }
       for (; i < S; ++i) {
         const double xh = (static_cast<double>(x[off + i]) - m) * is;
-        dx[off + i] = static_cast<T>(kc * ((static_cast<double>(g[off + i]) - mgc) - xh * mgxc));
+        dx[off + i] = static_cast<T>(kc * ((grad_at(g, relu_y, off + i) - mgc) - xh * mgxc));
       }
     }
   }
@@ -160,8 +179,9 @@ EMBER_AVX2 void stats_avx2(const T* x, int64_t N, int64_t C, int64_t S, int64_t 
 template <class T>
 EMBER_AVX2 void backward_avx2(const T* x, const T* g, int64_t N, int64_t C, int64_t S, int64_t c0,
                               int64_t c1, const double* mean, const double* invstd, const double* w,
-                              bool training, double* sum_g, double* sum_gx, T* dx) {
-  backward_body(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx);
+                              bool training, double* sum_g, double* sum_gx, T* dx,
+                              const T* relu_y) {
+  backward_body(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx, relu_y);
 }
 #endif
 
@@ -185,13 +205,14 @@ void stats(const T* x, int64_t N, int64_t C, int64_t S, int64_t c0, int64_t c1, 
 template <class T>
 void backward(const T* x, const T* g, int64_t N, int64_t C, int64_t S, int64_t c0, int64_t c1,
               const double* mean, const double* invstd, const double* w, bool training,
-              double* sum_g, double* sum_gx, T* dx) {
+              double* sum_g, double* sum_gx, T* dx, const T* relu_y) {
 #if defined(__x86_64__) || defined(__i386__)
   if (use_avx2()) {
-    return backward_avx2(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx);
+    return backward_avx2(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx,
+                         relu_y);
   }
 #endif
-  backward_body(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx);
+  backward_body(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx, relu_y);
 }
 
 }  // namespace
@@ -207,14 +228,15 @@ void batch_norm_stats(const double* x, int64_t N, int64_t C, int64_t S, int64_t 
 
 void batch_norm_backward(const float* x, const float* g, int64_t N, int64_t C, int64_t S,
                          int64_t c0, int64_t c1, const double* mean, const double* invstd,
-                         const double* w, bool training, double* sum_g, double* sum_gx, float* dx) {
-  backward(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx);
+                         const double* w, bool training, double* sum_g, double* sum_gx, float* dx,
+                         const float* relu_y) {
+  backward(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx, relu_y);
 }
 void batch_norm_backward(const double* x, const double* g, int64_t N, int64_t C, int64_t S,
                          int64_t c0, int64_t c1, const double* mean, const double* invstd,
-                         const double* w, bool training, double* sum_g, double* sum_gx,
-                         double* dx) {
-  backward(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx);
+                         const double* w, bool training, double* sum_g, double* sum_gx, double* dx,
+                         const double* relu_y) {
+  backward(x, g, N, C, S, c0, c1, mean, invstd, w, training, sum_g, sum_gx, dx, relu_y);
 }
 
 }  // namespace ember::kernels

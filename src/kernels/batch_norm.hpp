@@ -22,11 +22,16 @@ void batch_norm_stats(const double* x, int64_t N, int64_t C, int64_t S, int64_t 
 //   else:     dx = w[c] * invstd[c] * g
 // each element computed in double. A channel's sums and dx run back to back, while its values
 // are still in cache.
+// relu_y (null: none): the output of a ReLU after the batch norm, [N, C, S]; g is then that
+// ReLU's output gradient, and each element counts as relu_y > 0 ? g : 0 (ReLU's backward, folded
+// in: the same bits as masking g first).
 void batch_norm_backward(const float* x, const float* g, int64_t N, int64_t C, int64_t S,
                          int64_t c0, int64_t c1, const double* mean, const double* invstd,
-                         const double* w, bool training, double* sum_g, double* sum_gx, float* dx);
+                         const double* w, bool training, double* sum_g, double* sum_gx, float* dx,
+                         const float* relu_y = nullptr);
 void batch_norm_backward(const double* x, const double* g, int64_t N, int64_t C, int64_t S,
                          int64_t c0, int64_t c1, const double* mean, const double* invstd,
-                         const double* w, bool training, double* sum_g, double* sum_gx, double* dx);
+                         const double* w, bool training, double* sum_g, double* sum_gx, double* dx,
+                         const double* relu_y = nullptr);
 
 }  // namespace ember::kernels

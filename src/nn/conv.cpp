@@ -112,7 +112,10 @@ BatchNorm2d::BatchNorm2d(std::int64_t num_features, double eps, double momentum,
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return run(x, false); }
+Tensor BatchNorm2d::forward_relu(const Tensor& x) { return run(x, true); }
+
+Tensor BatchNorm2d::run(const Tensor& x, bool with_relu) {
   if (x.rank() != 4 || x.size(1) != num_features_) {
     throw Error("BatchNorm2d: expected input [N, " + std::to_string(num_features_) +
                 ", H, W], got " + shape_str(x.shape()));
@@ -120,7 +123,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   const bool training = is_training();
   if (training && num_batches_tracked.defined())
     num_batches_tracked.data_ptr<std::int64_t>()[0] += 1;
-  return batch_norm(x, running_mean, running_var, weight, bias, training, momentum_, eps_);
+  return with_relu
+             ? batch_norm_relu(x, running_mean, running_var, weight, bias, training, momentum_,
+                               eps_)
+             : batch_norm(x, running_mean, running_var, weight, bias, training, momentum_, eps_);
 }
 
 std::string BatchNorm2d::repr() const {
@@ -162,7 +168,7 @@ ResBlock::ResBlock(std::int64_t in_channels, std::int64_t out_channels, Generato
 }
 
 Tensor ResBlock::forward(const Tensor& x) {
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = bn1_->forward_relu(conv1_->forward(x));
   h = bn2_->forward(conv2_->forward(h));
   return relu(h + (downsample_ ? downsample_->forward(x) : x));
 }

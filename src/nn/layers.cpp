@@ -71,9 +71,9 @@ std::shared_ptr<Module> Sequential::operator[](std::size_t i) const {
 // A Conv2d followed by a 2x2 MaxPool2d, with or without a ReLU between them, runs as the fused
 // conv2d_max_pool2x2, which never stores the convolution's full output: the same values and
 // input and weight gradients as running the children one by one (the bias gradient within
-// rounding). A Linear followed by a ReLU runs as the fused linear_relu: the same values and
-// gradients. Only the library classes themselves are matched, never a subclass with a forward
-// of its own.
+// rounding). A Linear followed by a ReLU runs as the fused linear_relu, and a BatchNorm2d
+// followed by a ReLU as batch_norm_relu: the same values and gradients. Only the library classes
+// themselves are matched, never a subclass with a forward of its own.
 namespace {
 template <class M>
 M* exactly(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& kids,
@@ -98,6 +98,11 @@ Tensor Sequential::forward(const Tensor& x) {
     }
     if (auto* lin = exactly<Linear>(kids, i); lin != nullptr && exactly<ReLU>(kids, i + 1)) {
       h = lin->forward_relu(h);
+      ++i;
+      continue;
+    }
+    if (auto* bn = exactly<BatchNorm2d>(kids, i); bn != nullptr && exactly<ReLU>(kids, i + 1)) {
+      h = bn->forward_relu(h);
       ++i;
       continue;
     }

@@ -1,10 +1,12 @@
-// batch_norm (fused, its backward beside it) and dropout (a composite: x * a seeded mask).
+// batch_norm and batch_norm_relu (fused, their backward beside them) and dropout (a composite:
+// x * a seeded mask).
 //
 // batch_norm sees x as [N, C, S] with S the product of the axes after C (1 for [N, C]). Each
 // channel's statistics are summed in double, in a fixed order, and channels run in parallel, so
 // the results never depend on the thread count.
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ember/core/parallel.hpp"
@@ -68,11 +70,11 @@ void channel_stats(const T* x, const Layout& l, std::vector<double>& mean,
   });
 }
 
-// y = (x - mean[c]) * invstd[c] * w[c] + b[c]
+// y = (x - mean[c]) * invstd[c] * w[c] + b[c]; with relu, then y > 0 ? y : 0 (ember::relu)
 template <class T>
 void normalize(const T* x, const Layout& l, const std::vector<double>& mean,
                const std::vector<double>& invstd, const std::vector<double>& w,
-               const std::vector<double>& b, T* y) {
+               const std::vector<double>& b, bool relu, T* y) {
   parallel_for(0, l.N * l.C, std::max<int64_t>(1, 16384 / std::max<int64_t>(l.S, 1)),
                [&](int64_t r0, int64_t r1) {
                  for (int64_t r = r0; r < r1; ++r) {
@@ -82,19 +84,23 @@ void normalize(const T* x, const Layout& l, const std::vector<double>& mean,
                    const T* in = x + r * l.S;
                    T* out = y + r * l.S;
                    for (int64_t i = 0; i < l.S; ++i) out[i] = in[i] * scale + shift;
+                   if (relu)
+                     for (int64_t i = 0; i < l.S; ++i) out[i] = out[i] > T(0) ? out[i] : T(0);
                  }
                });
 }
 
 // Gradients of normalize. training: mean and invstd are the batch's own, so they depend on x.
-// dx [N, C, S] (or null), dw and db [C] (sums of g * x_hat and of g).
+// dx [N, C, S] (or null), dw and db [C] (sums of g * x_hat and of g). relu_y (or null): the
+// fused ReLU's output, whose backward is folded in.
 template <class T>
 void normalize_backward(const T* x, const T* g, const Layout& l, const std::vector<double>& mean,
                         const std::vector<double>& invstd, const std::vector<double>& w,
-                        bool training, T* dx, std::vector<double>& dw, std::vector<double>& db) {
+                        bool training, T* dx, std::vector<double>& dw, std::vector<double>& db,
+                        const T* relu_y) {
   parallel_for(0, l.C, 1, [&](int64_t c0, int64_t c1) {
     kernels::batch_norm_backward(x, g, l.N, l.C, l.S, c0, c1, mean.data(), invstd.data(), w.data(),
-                                 training, db.data(), dw.data(), dx);
+                                 training, db.data(), dw.data(), dx, relu_y);
   });
 }
 
@@ -102,10 +108,9 @@ Tensor channel_tensor(const std::vector<double>& v, DType dt) {
   return from_vector(v, {static_cast<int64_t>(v.size())}, dt);
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x0, Tensor running_mean, Tensor running_var, const Tensor& weight0,
-                  const Tensor& bias0, bool training, double momentum, double eps) {
+Tensor batch_norm_impl(const Tensor& x0, Tensor running_mean, Tensor running_var,
+                       const Tensor& weight0, const Tensor& bias0, bool training, double momentum,
+                       double eps, bool relu) {
   if (x0.rank() < 2) {
     throw Error("batch_norm: input must be [N, C] or [N, C, ...], got " + shape_str(x0.shape()));
   }
@@ -156,23 +161,25 @@ Tensor batch_norm(const Tensor& x0, Tensor running_mean, Tensor running_var, con
   Tensor out = empty(x.shape(), dt);
   dispatch_real(dt, [&](auto tag) {
     using T = decltype(tag);
-    normalize<T>(xc.data_ptr<T>(), l, mean, invstd, w, b, out.data_ptr<T>());
+    normalize<T>(xc.data_ptr<T>(), l, mean, invstd, w, b, relu, out.data_ptr<T>());
   });
 
   std::vector<Tensor> inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);
   if (needs_grad(inputs)) {
-    record("batch_norm", out, inputs,
+    record(relu ? "batch_norm_relu" : "batch_norm", out, inputs,
            [xc, l, mean, invstd, w, batch_stats, dt, need_x = x.requires_grad(),
-            has_w = weight.defined(), has_b = bias.defined()](const Tensor& g) {
+            has_w = weight.defined(), has_b = bias.defined(),
+            y = relu ? out.detach() : Tensor()](const Tensor& g) {
              const Tensor gc = (g.dtype() == dt ? g : g.to(dt)).contiguous();
              Tensor dx = need_x ? empty(xc.shape(), dt) : Tensor();
              std::vector<double> dw(mean.size()), db(mean.size());
              dispatch_real(dt, [&](auto tag) {
                using T = decltype(tag);
                normalize_backward<T>(xc.data_ptr<T>(), gc.data_ptr<T>(), l, mean, invstd, w,
-                                     batch_stats, need_x ? dx.data_ptr<T>() : nullptr, dw, db);
+                                     batch_stats, need_x ? dx.data_ptr<T>() : nullptr, dw, db,
+                                     y.defined() ? y.data_ptr<T>() : nullptr);
              });
              std::vector<Tensor> grads{dx};
              if (has_w) grads.push_back(channel_tensor(dw, dt));
@@ -181,6 +188,21 @@ Tensor batch_norm(const Tensor& x0, Tensor running_mean, Tensor running_var, con
            });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, std::move(running_mean), std::move(running_var), weight, bias, training,
+                         momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, Tensor running_mean, Tensor running_var,
+                       const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                       double eps) {
+  return batch_norm_impl(x, std::move(running_mean), std::move(running_var), weight, bias, training,
+                         momentum, eps, true);
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {

@@ -148,5 +148,49 @@ TEST(BatchNormKernels, NoInputGradient) {
   EXPECT_NEAR(sgx, 0.0, 1e-12);  // g constant: the sum of deviations is zero
 }
 
+// With relu_y, the backward folds in ReLU's: its results equal, to the bit, those on g masked
+// first (relu_y > 0 ? g : 0, ReLU's rule, NaN and 0 cutting), on both paths and every shape.
+template <class T>
+void check_relu_folded() {
+  const Isa saved = active_isa();
+  std::mt19937 rng(41);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  for (const Dims& d : kDims) {
+    const auto n = static_cast<size_t>(d.N * d.C * d.S);
+    std::vector<T> x(n), g(n), y(n), masked(n);
+    for (auto& v : x) v = static_cast<T>(3.0 + 2.0 * dist(rng));
+    for (auto& v : g) v = static_cast<T>(dist(rng));
+    for (size_t i = 0; i < n; ++i) {
+      y[i] = i % 7 == 3 ? T(0) : i % 11 == 5 ? static_cast<T>(NAN) : static_cast<T>(dist(rng));
+      masked[i] = y[i] > T(0) ? g[i] : T(0);
+    }
+    std::vector<double> w(static_cast<size_t>(d.C));
+    for (auto& v : w) v = 0.5 + dist(rng);
+    std::vector<Isa> paths{Isa::generic};
+    if (detected_isa() != Isa::generic) paths.push_back(Isa::avx2);
+    for (const Isa isa : paths) {
+      force_isa(isa);
+      for (bool training : {true, false}) {
+        const Outputs<T> want = run(d, x, masked, w, training, d.C);
+        const auto C = static_cast<size_t>(d.C);
+        std::vector<double> sum_g(C), sum_gx(C), invstd(C);
+        for (size_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(want.var[c] + 1e-5);
+        std::vector<T> dx(n, T(-7));
+        batch_norm_backward(x.data(), g.data(), d.N, d.C, d.S, 0, d.C, want.mean.data(),
+                            invstd.data(), w.data(), training, sum_g.data(), sum_gx.data(),
+                            dx.data(), y.data());
+        EXPECT_EQ(sum_g, want.sum_g) << "N=" << d.N << " C=" << d.C << " S=" << d.S;
+        EXPECT_EQ(sum_gx, want.sum_gx) << "N=" << d.N << " C=" << d.C << " S=" << d.S;
+        ASSERT_EQ(0, std::memcmp(dx.data(), want.dx.data(), n * sizeof(T)))
+            << "isa " << static_cast<int>(isa) << ", N=" << d.N << " C=" << d.C << " S=" << d.S;
+      }
+    }
+  }
+  force_isa(saved);
+}
+
+TEST(BatchNormKernels, FloatReluFoldedEqualsMaskingFirst) { check_relu_folded<float>(); }
+TEST(BatchNormKernels, DoubleReluFoldedEqualsMaskingFirst) { check_relu_folded<double>(); }
+
 }  // namespace
 }  // namespace ember::kernels

@@ -61,6 +61,40 @@ TEST(Module, SequentialFusesLinearReluWithSameResults) {
     EXPECT_TRUE(allclose(fused_grads[i], params[i].grad(), 0.0, 0.0)) << "parameter " << i;
 }
 
+// Likewise a BatchNorm2d followed by a ReLU (batch_norm_relu), inside a conv stem as the app's
+// resnet has it, in training (batch statistics, running ones updated) and in eval.
+TEST(Module, SequentialFusesBatchNormReluWithSameResults) {
+  for (const bool training : {true, false}) {
+    Generator gen(6);
+    auto net = nn::make_sequential({nn::make_conv2d(1, 4, {3, 3}, gen, {1, 1}, {1, 1}),
+                                    nn::make_batch_norm2d(4), nn::make_relu(),
+                                    nn::make_max_pool2d({2, 2}), nn::make_flatten()});
+    net->train(training);
+    const Tensor x = rand({8, 1, 10, 10}, gen), t = rand({8, 100}, gen);
+    auto* bn = dynamic_cast<nn::BatchNorm2d*>((*net)[1].get());
+    ASSERT_NE(bn, nullptr);
+    const Tensor mean0 = bn->running_mean.clone(), var0 = bn->running_var.clone();
+    const Tensor fused = net->forward(x);
+    ((fused - t) * (fused - t)).mean().backward();
+    std::vector<Tensor> fused_grads;
+    for (const Tensor& p : net->parameters()) fused_grads.push_back(p.grad().clone());
+    const Tensor mean1 = bn->running_mean.clone(), var1 = bn->running_var.clone();
+    net->zero_grad();
+    bn->running_mean.copy_(mean0);
+    bn->running_var.copy_(var0);
+    Tensor h = x;
+    for (std::size_t i = 0; i < net->size(); ++i) h = (*(*net)[i])(h);
+    ((h - t) * (h - t)).mean().backward();
+    EXPECT_TRUE(allclose(fused, h, 0.0, 0.0)) << training;
+    EXPECT_TRUE(allclose(mean1, bn->running_mean, 0.0, 0.0)) << training;
+    EXPECT_TRUE(allclose(var1, bn->running_var, 0.0, 0.0)) << training;
+    const auto params = net->parameters();
+    for (std::size_t i = 0; i < params.size(); ++i)
+      EXPECT_TRUE(allclose(fused_grads[i], params[i].grad(), 0.0, 0.0))
+          << "parameter " << i << ", training " << training;
+  }
+}
+
 TEST(Module, SequentialNamesMatchPyTorch) {
   Generator gen(0);
   auto net = simple_net(gen);

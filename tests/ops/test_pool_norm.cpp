@@ -271,6 +271,49 @@ TEST(BatchNorm, Gradients) {
   }
 }
 
+// batch_norm_relu is relu(batch_norm(...)) to the bit: values, running statistics, and the
+// gradients of x, weight and bias, in training and eval, f32 and f64 (MNIST-sized planes, so the
+// kernels' vector and tail loops both run); and its gradients by finite differences.
+TEST(BatchNorm, ReluFusedEqualsReluOfBatchNorm) {
+  for (const DType dt : {DType::f32, DType::f64})
+    for (const bool training : {true, false}) {
+      const Tensor x0 = random_f64({4, 3, 14, 14}, 80, -2, 2).to(dt);
+      const Tensor w0 = random_f64({3}, 81).to(dt), b0 = random_f64({3}, 82).to(dt);
+      const Tensor rm0 = random_f64({3}, 83).to(dt), rv0 = random_f64({3}, 84, 0.5, 2.0).to(dt);
+      Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
+             b = b0.clone().requires_grad_();
+      Tensor rm = rm0.clone(), rv = rv0.clone();
+      const Tensor fused = batch_norm_relu(x, rm, rv, w, b, training);
+      Tensor xr = x0.clone().requires_grad_(), wr = w0.clone().requires_grad_(),
+             br = b0.clone().requires_grad_();
+      Tensor rmr = rm0.clone(), rvr = rv0.clone();
+      const Tensor composed = relu(batch_norm(xr, rmr, rvr, wr, br, training));
+      const std::string what = std::string(dtype_name(dt)) + (training ? " training" : " eval");
+      ASSERT_TRUE(allclose(fused, composed, 0.0, 0.0)) << what;
+      EXPECT_TRUE(allclose(rm, rmr, 0.0, 0.0)) << what;
+      EXPECT_TRUE(allclose(rv, rvr, 0.0, 0.0)) << what;
+      const Tensor g = random_f64({4, 3, 14, 14}, 85).to(dt);
+      (fused * g).sum().backward();
+      (composed * g).sum().backward();
+      EXPECT_TRUE(allclose(x.grad(), xr.grad(), 0.0, 0.0)) << what;
+      EXPECT_TRUE(allclose(w.grad(), wr.grad(), 0.0, 0.0)) << what;
+      EXPECT_TRUE(allclose(b.grad(), br.grad(), 0.0, 0.0)) << what;
+      const double cut = (fused == 0.0).to(DType::f64).mean().item<double>();
+      EXPECT_GT(cut, 0.2) << what;
+      EXPECT_LT(cut, 0.8) << what;
+    }
+  for (bool training : {true, false}) {
+    Tensor rm = random_f64({3}, 86), rv = random_f64({3}, 87, 0.5, 2.0);
+    auto f = [&](const std::vector<Tensor>& in) {
+      return batch_norm_relu(in[0], rm.clone(), rv.clone(), in[1], in[2], training);
+    };
+    EXPECT_TRUE(gradcheck(f,
+                          {random_f64({4, 3, 2, 3}, 88), random_f64({3}, 89), random_f64({3}, 90)},
+                          1e-6, 1e-5, 1e-4))
+        << (training ? "training" : "eval");
+  }
+}
+
 TEST(BatchNorm, Errors) {
   EXPECT_NE(error_of([] {
               batch_norm(zeros({4}), Tensor(), Tensor(), Tensor(), Tensor(), true);

@@ -91,6 +91,10 @@ class BatchNorm2d : public Module {
                        DType dtype = DType::f32);
   // x: [N, C, H, W] -> [N, C, H, W]
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as the fused ember::batch_norm_relu (what Sequential runs for a BatchNorm2d
+  // followed by a ReLU, and ResBlock after its first convolution): the same values, gradients
+  // and running statistics. x: [N, C, H, W] -> [N, C, H, W]
+  Tensor forward_relu(const Tensor& x);
   std::string repr() const override;
   std::string type_name() const override { return "BatchNorm2d"; }
 
@@ -98,6 +102,7 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var, num_batches_tracked;  // [C], [C], [] (i64)
 
  private:
+  Tensor run(const Tensor& x, bool with_relu);
   std::int64_t num_features_;
   double eps_, momentum_;
 };

@@ -54,6 +54,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<std::int64_t, 2> output_s
 // when undefined). Gradients flow to x, weight and bias.
 Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) as one op, the same values and gradients: the ReLU is applied as each
+// value is normalised, and its backward is folded into the batch norm's (no separate pass over
+// the activation either way). nn::Sequential and nn::ResBlock run BatchNorm2d + ReLU this way.
+Tensor batch_norm_relu(const Tensor& x, Tensor running_mean, Tensor running_var,
+                       const Tensor& weight, const Tensor& bias, bool training,
+                       double momentum = 0.1, double eps = 1e-5);
 
 // Inverted dropout: in training, each element is zeroed with probability p (drawn from gen) and
 // the kept ones are scaled by 1/(1-p); x itself when !training or p == 0; zeros when p == 1.
