@@ -99,16 +99,27 @@ template <class T>
   return static_cast<double>(g[at]);
 }
 
-// The same for 4 elements.
+// The same for 4 elements (for float, selected before widening: half the work of a double select).
 template <class T>
 [[gnu::always_inline]] inline void load_grad4(Doubles4& gv, const T* g, const T* relu_y,
                                               int64_t at) {
-  load4(gv, g + at);
-  if (relu_y == nullptr) return;
-  Doubles4 yv;
-  load4(yv, relu_y + at);
-  const Doubles4 zero = {0.0, 0.0, 0.0, 0.0};
-  gv = yv > zero ? gv : zero;
+  if (relu_y == nullptr) {
+    load4(gv, g + at);
+    return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    Floats4 gf, yf;
+    std::memcpy(&gf, g + at, sizeof(gf));
+    std::memcpy(&yf, relu_y + at, sizeof(yf));
+    const Floats4 zero = {0.0f, 0.0f, 0.0f, 0.0f};
+    gv = __builtin_convertvector(yf > zero ? gf : zero, Doubles4);
+  } else {
+    Doubles4 yv;
+    load4(gv, g + at);
+    load4(yv, relu_y + at);
+    const Doubles4 zero = {0.0, 0.0, 0.0, 0.0};
+    gv = yv > zero ? gv : zero;
+  }
 }
 
 template <class T>
