@@ -94,19 +94,31 @@ void check_against_definition(const Dims& d, const std::vector<T>& x, const std:
   }
 }
 
+// Random x (an offset mean, so a one-pass variance would lose digits where the two-pass one does
+// not), g in [-1, 1] and per-channel w in [-0.5, 1.5].
+template <class T>
+struct Inputs {
+  std::vector<T> x, g;
+  std::vector<double> w;
+  Inputs(const Dims& d, std::mt19937& rng) {
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    const auto n = static_cast<size_t>(d.N * d.C * d.S);
+    x.resize(n), g.resize(n), w.resize(static_cast<size_t>(d.C));
+    for (auto& v : x) v = static_cast<T>(3.0 + 2.0 * dist(rng));
+    for (auto& v : g) v = static_cast<T>(dist(rng));
+    for (auto& v : w) v = 0.5 + dist(rng);
+  }
+};
+
 template <class T>
 void check_all() {
   const Isa saved = active_isa();
   std::mt19937 rng(31);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
   for (const Dims& d : kDims) {
     const auto n = static_cast<size_t>(d.N * d.C * d.S);
-    std::vector<T> x(n), g(n);
-    // an offset mean, so a one-pass variance would lose digits where the two-pass one does not
-    for (auto& v : x) v = static_cast<T>(3.0 + 2.0 * dist(rng));
-    for (auto& v : g) v = static_cast<T>(dist(rng));
-    std::vector<double> w(static_cast<size_t>(d.C));
-    for (auto& v : w) v = 0.5 + dist(rng);
+    const Inputs<T> in(d, rng);
+    const std::vector<T>&x = in.x, &g = in.g;
+    const std::vector<double>& w = in.w;
     for (bool training : {true, false}) {
       force_isa(Isa::generic);
       const Outputs<T> generic = run(d, x, g, w, training, d.C);
@@ -157,15 +169,14 @@ void check_relu_folded() {
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   for (const Dims& d : kDims) {
     const auto n = static_cast<size_t>(d.N * d.C * d.S);
-    std::vector<T> x(n), g(n), y(n), masked(n);
-    for (auto& v : x) v = static_cast<T>(3.0 + 2.0 * dist(rng));
-    for (auto& v : g) v = static_cast<T>(dist(rng));
+    const Inputs<T> in(d, rng);
+    const std::vector<T>&x = in.x, &g = in.g;
+    const std::vector<double>& w = in.w;
+    std::vector<T> y(n), masked(n);
     for (size_t i = 0; i < n; ++i) {
       y[i] = i % 7 == 3 ? T(0) : i % 11 == 5 ? static_cast<T>(NAN) : static_cast<T>(dist(rng));
       masked[i] = y[i] > T(0) ? g[i] : T(0);
     }
-    std::vector<double> w(static_cast<size_t>(d.C));
-    for (auto& v : w) v = 0.5 + dist(rng);
     std::vector<Isa> paths{Isa::generic};
     if (detected_isa() != Isa::generic) paths.push_back(Isa::avx2);
     for (const Isa isa : paths) {

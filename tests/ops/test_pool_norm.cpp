@@ -257,13 +257,16 @@ TEST(BatchNorm, TrainingAndRunningStatistics) {
 TEST(BatchNorm, Gradients) {
   for (bool training : {true, false}) {
     Tensor rm = random_f64({3}, 55), rv = random_f64({3}, 56, 0.5, 2.0);
-    auto f = [&](const std::vector<Tensor>& in) {
-      return batch_norm(in[0], rm.clone(), rv.clone(), in[1], in[2], training);
-    };
-    EXPECT_TRUE(gradcheck(f,
-                          {random_f64({4, 3, 2, 3}, 57), random_f64({3}, 58), random_f64({3}, 59)},
-                          1e-6, 1e-5, 1e-4))
-        << (training ? "training" : "eval");
+    for (bool with_relu : {false, true}) {  // batch_norm, and batch_norm_relu
+      auto f = [&](const std::vector<Tensor>& in) {
+        return with_relu ? batch_norm_relu(in[0], rm.clone(), rv.clone(), in[1], in[2], training)
+                         : batch_norm(in[0], rm.clone(), rv.clone(), in[1], in[2], training);
+      };
+      EXPECT_TRUE(
+          gradcheck(f, {random_f64({4, 3, 2, 3}, 57), random_f64({3}, 58), random_f64({3}, 59)},
+                    1e-6, 1e-5, 1e-4))
+          << (training ? "training" : "eval") << (with_relu ? ", with relu" : "");
+    }
     auto g = [&](const std::vector<Tensor>& in) {
       return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), training);
     };
@@ -273,7 +276,7 @@ TEST(BatchNorm, Gradients) {
 
 // batch_norm_relu is relu(batch_norm(...)) to the bit: values, running statistics, and the
 // gradients of x, weight and bias, in training and eval, f32 and f64 (MNIST-sized planes, so the
-// kernels' vector and tail loops both run); and its gradients by finite differences.
+// kernels' vector and tail loops both run). Its finite differences: BatchNorm.Gradients.
 TEST(BatchNorm, ReluFusedEqualsReluOfBatchNorm) {
   for (const DType dt : {DType::f32, DType::f64})
     for (const bool training : {true, false}) {
@@ -302,16 +305,6 @@ TEST(BatchNorm, ReluFusedEqualsReluOfBatchNorm) {
       EXPECT_GT(cut, 0.2) << what;
       EXPECT_LT(cut, 0.8) << what;
     }
-  for (bool training : {true, false}) {
-    Tensor rm = random_f64({3}, 86), rv = random_f64({3}, 87, 0.5, 2.0);
-    auto f = [&](const std::vector<Tensor>& in) {
-      return batch_norm_relu(in[0], rm.clone(), rv.clone(), in[1], in[2], training);
-    };
-    EXPECT_TRUE(gradcheck(f,
-                          {random_f64({4, 3, 2, 3}, 88), random_f64({3}, 89), random_f64({3}, 90)},
-                          1e-6, 1e-5, 1e-4))
-        << (training ? "training" : "eval");
-  }
 }
 
 TEST(BatchNorm, Errors) {
