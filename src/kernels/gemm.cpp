@@ -550,14 +550,14 @@ void dgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 template <class T>
 void gemm_with(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
                int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-               int64_t ldc) {
-  gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+               int64_t ldc, const T* bias, bool relu) {
+  gemm(kernel, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu);
 }
 template void gemm_with<float>(const GemmKernel<float>&, bool, bool, int64_t, int64_t, int64_t,
-                               const float*, int64_t, const float*, int64_t, float, float*,
-                               int64_t);
+                               const float*, int64_t, const float*, int64_t, float, float*, int64_t,
+                               const float*, bool);
 template void gemm_with<double>(const GemmKernel<double>&, bool, bool, int64_t, int64_t, int64_t,
                                 const double*, int64_t, const double*, int64_t, double, double*,
-                                int64_t);
+                                int64_t, const double*, bool);
 
 }  // namespace ember::kernels

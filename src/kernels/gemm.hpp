@@ -127,11 +127,11 @@ template <class T>
 bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
-// one, for tests and benchmarks. The kernel must be one the CPU can run.
-// (float and double are instantiated)
+// one, for tests and benchmarks, with sgemm_bias_relu's epilogue (bias [N] or null, relu). The
+// kernel must be one the CPU can run. (float and double are instantiated)
 template <class T>
 void gemm_with(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
                int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-               int64_t ldc);
+               int64_t ldc, const T* bias = nullptr, bool relu = false);
 
 }  // namespace ember::kernels

@@ -1,8 +1,7 @@
 // matmul and the fused linear layers (x @ w.T + b, and its ReLU), with their backward rules.
 #include "ember/ops/linalg.hpp"
 
-#include <cstring>
-
+#include "ember/core/parallel.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/movement.hpp"
 #include "ember/ops/reduce.hpp"
@@ -182,8 +181,8 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
 
 namespace {
 
-// C[B, outf] = x2 @ w^T (+ bias) (then the ReLU): the bias and ReLU in the product's epilogue
-// (kernels::sgemm_bias_relu) for f32 and f64, plain loops after it for the integer types.
+// C[B, outf] = x @ w^T (+ bias) (then the ReLU), f32 or f64: the bias and ReLU in the product's
+// epilogue (kernels::sgemm_bias_relu).
 template <class T>
 void linear_product(const T* x, const T* w, const T* bias, std::int64_t B, std::int64_t in,
                     std::int64_t outf, bool relu, T* c) {
@@ -191,14 +190,6 @@ void linear_product(const T* x, const T* w, const T* bias, std::int64_t B, std::
     kernels::sgemm_bias_relu(false, true, B, outf, in, x, in, w, in, 0.0f, c, outf, bias, relu);
   } else if constexpr (std::is_same_v<T, double>) {
     kernels::dgemm_bias_relu(false, true, B, outf, in, x, in, w, in, 0.0, c, outf, bias, relu);
-  } else {
-    gemm_dispatch<T>(false, true, B, outf, in, x, in, w, in, T(0), c, outf);
-    for (std::int64_t i = 0; i < B; ++i)
-      for (std::int64_t j = 0; j < outf; ++j) {
-        T& v = c[i * outf + j];
-        if (bias != nullptr) v += bias[j];
-        if (relu) v = v > T(0) ? v : T(0);
-      }
   }
 }
 
@@ -210,7 +201,13 @@ Tensor relu_input_grad(const Tensor& g, const Tensor& out) {
   Tensor dx = empty(out.shape(), out.dtype());
   dispatch_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    kernels::relu_backward(out.data_ptr<T>(), g.data_ptr<T>(), dx.data_ptr<T>(), out.numel());
+    const T* y = out.data_ptr<T>();
+    const T* dy = g.data_ptr<T>();
+    T* d = dx.data_ptr<T>();
+    // element by element, so any split gives the same bits (as relu's own backward)
+    parallel_for(0, out.numel(), std::int64_t{1} << 16, [&](std::int64_t b, std::int64_t e) {
+      kernels::relu_backward(y + b, dy + b, d + b, e - b);
+    });
   });
   return dx;
 }

@@ -1,6 +1,8 @@
 // sgemm_bias_relu / dgemm_bias_relu: the epilogue (+ bias[j], then the ReLU) on every element of C
 // exactly once, after its whole sum, on every path the driver takes: full and edge tiles, K in
-// several slices, zero skipping, both thread counts, the matrix-vector path (M or N of 1), K of 0.
+// several slices, zero skipping in A and in B, C split by rows and by columns, several column
+// blocks, 1 and 2 threads, the matrix-vector path (M or N of 1), K of 0; on each ISA path this
+// CPU runs and on the AVX-512 kernels' 12-row geometry compiled for AVX2.
 //
 // The expected values come from the plain sgemm/dgemm of the same call followed by the epilogue
 // written out here: the product's arithmetic is the same, so they must agree to the bit. (sgemm
@@ -14,6 +16,7 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ember/core/parallel.hpp"
@@ -23,18 +26,23 @@
 namespace ember::kernels {
 namespace {
 
+enum class Sparse { none, a, b };  // which operand is mostly zeros, so the driver skips them
+
 struct Case {
   bool trans_a, trans_b;
   int64_t M, N, K;
   bool accumulate;  // beta 1 (else 0)
-  bool sparse;      // op(A) mostly zeros, so the driver skips them
+  Sparse sparse;
 };
 
+// kernel null: sgemm/dgemm (and their _bias_relu) on the active path; else gemm_with that kernel.
 template <class T>
-void gemm_plain(const Case& c, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-                int64_t ldc) {
+void gemm_plain(const Case& c, const GemmKernel<T>* kernel, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T* C, int64_t ldc) {
   const T beta = c.accumulate ? T(1) : T(0);
-  if constexpr (std::is_same_v<T, float>) {
+  if (kernel != nullptr) {
+    gemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
+  } else if constexpr (std::is_same_v<T, float>) {
     sgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
   } else {
     dgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
@@ -42,10 +50,13 @@ void gemm_plain(const Case& c, const T* A, int64_t lda, const T* B, int64_t ldb,
 }
 
 template <class T>
-void gemm_fused(const Case& c, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                const T* bias, bool relu) {
+void gemm_fused(const Case& c, const GemmKernel<T>* kernel, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T* C, int64_t ldc, const T* bias, bool relu) {
   const T beta = c.accumulate ? T(1) : T(0);
-  if constexpr (std::is_same_v<T, float>) {
+  if (kernel != nullptr) {
+    gemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias,
+              relu);
+  } else if constexpr (std::is_same_v<T, float>) {
     sgemm_bias_relu(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias, relu);
   } else {
     dgemm_bias_relu(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias, relu);
@@ -57,14 +68,15 @@ bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; 
 
 // C's rows have 3 padding elements past N holding a sentinel the call must leave alone.
 template <class T>
-void check_case(const Case& c, bool with_bias, bool relu, std::mt19937& rng) {
+void check_case(const Case& c, const GemmKernel<T>* kernel, bool with_bias, bool relu,
+                std::mt19937& rng) {
   std::uniform_real_distribution<T> dist(T(-1), T(1));
   const int64_t rows_a = c.trans_a ? c.K : c.M, cols_a = c.trans_a ? c.M : c.K;
   const int64_t rows_b = c.trans_b ? c.N : c.K, cols_b = c.trans_b ? c.K : c.N;
   const int64_t lda = cols_a + 1, ldb = cols_b + 2, ldc = c.N + 3;
   std::vector<T> A(static_cast<size_t>(rows_a * lda)), B(static_cast<size_t>(rows_b * ldb));
-  for (auto& v : A) v = c.sparse && rng() % 5 != 0 ? T(0) : dist(rng);
-  for (auto& v : B) v = dist(rng);
+  for (auto& v : A) v = c.sparse == Sparse::a && rng() % 5 != 0 ? T(0) : dist(rng);
+  for (auto& v : B) v = c.sparse == Sparse::b && rng() % 5 != 0 ? T(0) : dist(rng);
   std::vector<T> bias(static_cast<size_t>(c.N));
   for (auto& v : bias) v = dist(rng);
   const T sentinel = T(12345);
@@ -72,67 +84,77 @@ void check_case(const Case& c, bool with_bias, bool relu, std::mt19937& rng) {
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < ldc; ++j) C0[i * ldc + j] = j < c.N ? dist(rng) : sentinel;
   std::vector<T> expected = C0, got = C0;
-  gemm_plain(c, A.data(), lda, B.data(), ldb, expected.data(), ldc);
+  gemm_plain(c, kernel, A.data(), lda, B.data(), ldb, expected.data(), ldc);
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < c.N; ++j) {
       T& v = expected[i * ldc + j];
       if (with_bias) v = v + bias[j];
       if (relu) v = v > T(0) ? v : T(0);
     }
-  gemm_fused(c, A.data(), lda, B.data(), ldb, got.data(), ldc, with_bias ? bias.data() : nullptr,
-             relu);
+  gemm_fused(c, kernel, A.data(), lda, B.data(), ldb, got.data(), ldc,
+             with_bias ? bias.data() : nullptr, relu);
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < ldc; ++j)
       ASSERT_TRUE(same_bits(got[i * ldc + j], expected[i * ldc + j]))
           << "at (" << i << "," << j << ") of M=" << c.M << " N=" << c.N << " K=" << c.K
           << " ta=" << c.trans_a << " tb=" << c.trans_b << " beta=" << c.accumulate
-          << " sparse=" << c.sparse << " bias=" << with_bias << " relu=" << relu << ": "
-          << got[i * ldc + j] << " vs " << expected[i * ldc + j];
+          << " sparse=" << static_cast<int>(c.sparse) << " bias=" << with_bias << " relu=" << relu
+          << ": " << got[i * ldc + j] << " vs " << expected[i * ldc + j];
 }
 
 const std::vector<Case>& cases() {
+  const Sparse no = Sparse::none;
   static const std::vector<Case> all = {
-      {false, true, 1, 30, 784, false, false},    // one row: the matrix-vector path
-      {false, true, 37, 1, 50, true, false},      // one column
-      {false, false, 5, 7, 0, false, false},      // K = 0: C is the bias (or beta C)
-      {false, true, 6, 16, 9, false, false},      // one whole tile
-      {false, true, 13, 21, 33, true, false},     // edge tiles both ways
-      {true, false, 30, 40, 300, false, false},   // A^T, K in two slices
-      {true, true, 11, 19, 17, true, false},      // both transposed
-      {false, true, 256, 30, 784, false, true},   // a Linear's forward on sparse images
-      {false, true, 200, 128, 600, true, true},   // the same, accumulating, several slices
-      {false, false, 64, 50, 40, false, false}};  // row-major B
+      {false, true, 1, 30, 784, false, no},            // one row: the matrix-vector path
+      {false, true, 37, 1, 50, true, no},              // one column
+      {false, false, 5, 7, 0, false, no},              // K = 0: C is the bias (or beta C)
+      {false, true, 6, 16, 9, false, no},              // one whole tile
+      {false, true, 13, 21, 33, true, no},             // edge tiles both ways
+      {true, false, 30, 40, 300, false, no},           // A^T, K in two slices
+      {true, true, 11, 19, 17, true, no},              // both transposed
+      {false, true, 256, 30, 784, false, Sparse::a},   // a Linear's forward on sparse images
+      {false, true, 200, 128, 600, true, Sparse::a},   // the same, accumulating, several slices
+      {false, false, 64, 50, 40, false, no},           // row-major B
+      {true, false, 30, 784, 256, false, Sparse::b},   // a weight gradient: C split by columns
+      {true, false, 20, 3000, 50, true, no},           // wider than one block of columns (nc)
+      {false, false, 40, 100, 70, false, Sparse::b}};  // B's zeros skipped, rows split
   return all;
 }
 
+// The driver's paths this CPU runs: each forced ISA through sgemm/dgemm (kernel null), and the
+// AVX-512 geometry compiled for AVX2 through gemm_with.
 template <class T>
 void check_all(std::mt19937& rng) {
-  for (const Case& c : cases())
-    for (int b = 0; b < 2; ++b)
-      for (int r = 0; r < 2; ++r) check_case<T>(c, b == 1, r == 1, rng);
+  std::vector<std::pair<Isa, const GemmKernel<T>*>> paths = {{Isa::generic, nullptr}};
+  if (detected_isa() != Isa::generic) {
+    paths.push_back({Isa::avx2, nullptr});
+    paths.push_back({Isa::avx2, &avx2_wide_kernels().get<T>()});
+  }
+  if (detected_isa() == Isa::avx512) paths.push_back({Isa::avx512, nullptr});
+  for (const auto& [isa, kernel] : paths) {
+    force_isa(isa);
+    for (const int threads : {1, 2}) {
+      set_num_threads(threads);
+      SCOPED_TRACE("isa " + std::to_string(static_cast<int>(isa)) +
+                   (kernel != nullptr ? " (12-row geometry)" : "") + ", threads " +
+                   std::to_string(threads));
+      for (const Case& c : cases())
+        for (int b = 0; b < 2; ++b)
+          for (int r = 0; r < 2; ++r) check_case<T>(c, kernel, b == 1, r == 1, rng);
+    }
+  }
 }
 
 TEST(GemmEpilogue, FloatMatchesProductThenBiasAndRelu) {
   ember::testing::RestoreThreadsAndIsa restore;
   std::mt19937 rng(7);
-  for (const Isa isa : {Isa::generic, detected_isa()}) {
-    force_isa(isa);
-    for (const int threads : {1, 2}) {
-      set_num_threads(threads);
-      SCOPED_TRACE("isa " + std::to_string(static_cast<int>(isa)) + ", threads " +
-                   std::to_string(threads));
-      check_all<float>(rng);
-    }
-  }
+  check_all<float>(rng);
 }
 
 TEST(GemmEpilogue, DoubleMatchesProductThenBiasAndRelu) {
   ember::testing::RestoreThreadsAndIsa restore;
   std::mt19937 rng(8);
-  for (const int threads : {1, 2}) {
-    set_num_threads(threads);
-    check_all<double>(rng);
-  }
+  check_all<double>(rng);
 }
 
 // ember::relu's rule: a NaN sum gives 0 under the ReLU (v > 0 is false), and stays NaN without it.
