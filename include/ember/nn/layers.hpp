@@ -78,6 +78,9 @@ class Identity : public Module {
 };
 
 // Runs its children in order, each on the previous one's output. Children are named "0", "1", ...
+// Some runs of children run as one fused op, with the same values and gradients as the children
+// one by one: Conv2d [ReLU] MaxPool2d(2) (conv2d_max_pool2x2), Linear ReLU (linear_relu) and
+// BatchNorm2d ReLU (batch_norm_relu); only the library classes themselves are matched.
 class Sequential : public Module {
  public:
   Sequential() = default;
