@@ -62,7 +62,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
 }
 
 // Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
-enum Slot { kCols, kPadded, kProduct, kWinograd, kPartials, kSlots };
+enum Slot { kCols, kPadded, kProduct, kWinograd, kPartials, kTransformed, kSlots };
 template <class T>
 T* scratch(Slot slot, int64_t count) {
   thread_local std::array<std::vector<T>, kSlots> buffers;
@@ -260,14 +260,14 @@ int64_t winograd_block_images(const ConvShape& s) {
 void winograd_conv_forward(const float* x, const float* w, const float* bias, const ConvShape& s,
                            float* y, std::uint8_t* code = nullptr, bool relu = false) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
-  std::vector<float> u(static_cast<size_t>(16 * s.O * s.g.C));
-  kernels::winograd_weights(w, g, u.data());
+  float* u = scratch<float>(kTransformed, 16 * s.O * s.g.C);  // the caller's; workers read it
+  kernels::winograd_weights(w, g, u);
   const int64_t units = (s.N + kWinogradImages - 1) / kWinogradImages;
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(units, [&](int64_t unit) {
     const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
     float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-    kernels::winograd_forward(x + n0 * in, u.data(), bias, g, n, y + n0 * out, scratch_buf,
+    kernels::winograd_forward(x + n0 * in, u, bias, g, n, y + n0 * out, scratch_buf,
                               code != nullptr ? code + n0 * out : nullptr, relu);
   });
 }
@@ -280,8 +280,8 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
                             const float* relu = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   const int64_t UC = 16 * s.O * s.g.C;
-  std::vector<float> u(static_cast<size_t>(UC));
-  kernels::winograd_weights(w, g, u.data());
+  float* u = scratch<float>(kTransformed, UC);  // the caller's; workers read it
+  kernels::winograd_weights(w, g, u);
   const int64_t per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
@@ -293,8 +293,8 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
     for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
       const int64_t n = std::min(kWinogradImages, b1 - n0);
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
-      kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u.data(), dy + n0 * out, g,
-                                 n, dx != nullptr ? dx + n0 * in : nullptr,
+      kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u, dy + n0 * out, g, n,
+                                 dx != nullptr ? dx + n0 * in : nullptr,
                                  dw != nullptr ? partials + b * UC : nullptr, n0 > b0, scratch_buf,
                                  code != nullptr ? code + n0 * out : nullptr,
                                  relu != nullptr ? relu + n0 * out : nullptr);
@@ -351,20 +351,20 @@ void direct_conv_backward(const float* x, const float* dy, const ConvShape& s, f
   const kernels::DirectGeometry g = direct_geometry(s);
   const int64_t per_block = direct_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
-  std::vector<float> partials(static_cast<size_t>(blocks * s.O * 10));
+  // the caller's grow-only buffer: each block's call overwrites its partial
+  float* partials = scratch<float>(kPartials, blocks * s.O * 10);
   const int64_t in = s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t n0 = b * per_block, n = std::min(per_block, s.N - n0);
     float* buf = scratch<float>(kPadded, kernels::conv3x3_single_channel_scratch_size(g, n));
     kernels::conv3x3_single_channel_backward(
-        x + n0 * in, dy + n0 * out, g, n, partials.data() + b * s.O * 10, buf,
+        x + n0 * in, dy + n0 * out, g, n, partials + b * s.O * 10, buf,
         code != nullptr ? code + n0 * out : nullptr, relu != nullptr ? relu + n0 * out : nullptr);
   });
   for (int64_t o = 0; o < s.O; ++o)
     for (int k = 0; k < 10; ++k) {
-      float acc = partials[static_cast<size_t>(o * 10 + k)];
-      for (int64_t b = 1; b < blocks; ++b)
-        acc += partials[static_cast<size_t>((b * s.O + o) * 10 + k)];
+      float acc = partials[o * 10 + k];
+      for (int64_t b = 1; b < blocks; ++b) acc += partials[(b * s.O + o) * 10 + k];
       if (k < 9 && dw != nullptr) dw[o * 9 + k] = acc;
       if (k == 9 && db != nullptr) db[o] = acc;
     }
