@@ -1,5 +1,6 @@
 #include "ember/core/storage.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -10,7 +11,8 @@ namespace ember {
 
 const char* device_name(Device d) {
   switch (d) {
-    case Device::cpu: return "cpu";
+    case Device::cpu:
+      return "cpu";
   }
   return "?";
 }
@@ -34,6 +36,7 @@ Cache& cache() {
   static Cache c;
   return c;
 }
+std::atomic<std::size_t> from_system{0};
 std::size_t rounded(std::size_t nbytes) {
   const std::size_t n = nbytes == 0 ? 64 : nbytes;
   return (n + 63) / 64 * 64;
@@ -55,8 +58,11 @@ void* allocate(std::size_t nbytes) {
   }
   void* p = std::aligned_alloc(64, size);
   if (!p) throw std::bad_alloc();
+  from_system.fetch_add(1, std::memory_order_relaxed);
   return p;
 }
+
+std::size_t system_allocations() { return from_system.load(std::memory_order_relaxed); }
 
 void deallocate(void* p, std::size_t nbytes) {
   if (!p) return;

@@ -34,6 +34,9 @@ void* allocate(std::size_t nbytes);
 void deallocate(void* p, std::size_t nbytes);
 // Frees every cached block (tests, or a program that wants its memory back).
 void release_cached();
+// How many blocks allocate() has taken from the system so far (a block reused from the cache is
+// not counted): a training loop in its steady state adds none.
+std::size_t system_allocations();
 }  // namespace allocator
 
 }  // namespace ember
