@@ -142,15 +142,14 @@ struct Problem {
   bool relu = false;
 };
 
-// The epilogue on C[0:h, 0:w] (rows ldc apart), whose columns start at column j0 of the problem.
+// The epilogue on C[0:h, 0:w] (rows ldc apart): + bias[j] (bias null: none), then the ReLU.
 template <class T>
-void finish_tile(const Problem<T>& p, T* c, int64_t ldc, int64_t h, int64_t w, int64_t j0) {
-  const T* bias = p.bias != nullptr ? p.bias + j0 : nullptr;
+void finish_tile(const T* bias, bool relu, T* c, int64_t ldc, int64_t h, int64_t w) {
   for (int64_t r = 0; r < h; ++r) {
     T* cr = c + r * ldc;
     if (bias != nullptr)
       for (int64_t j = 0; j < w; ++j) cr[j] += bias[j];
-    if (p.relu)
+    if (relu)
       for (int64_t j = 0; j < w; ++j) cr[j] = cr[j] > T(0) ? cr[j] : T(0);
   }
 }
@@ -386,7 +385,8 @@ void gemm_block(const GemmKernel<T>& g, const Problem<T>& p, int64_t m0, int64_t
                 for (int64_t j = 0; j < w; ++j) cr[j] = accumulate ? cr[j] + tr[j] : tr[j];
               }
             }
-            if (epilogue && pc + kc == K) finish_tile(p, c, p.ldc, h, w, jc + jr);
+            if (epilogue && pc + kc == K)
+              finish_tile(p.bias != nullptr ? p.bias + jc + jr : nullptr, p.relu, c, p.ldc, h, w);
           }
         }
       }
@@ -495,7 +495,7 @@ void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t
   if (K <= 0) {
     if (beta == T(0))
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
-    finish_tile(p, C, ldc, M, N, 0);
+    finish_tile(bias, relu, C, ldc, M, N);
     return;
   }
   p.skip = choose_skip(g, p, M, N);
@@ -533,9 +533,7 @@ void sgemm_bias_relu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      const float* bias, bool relu) {
   // one output row or column: a matrix-vector product (gemv.cpp), then the epilogue as a pass
   if (sgemv_dispatch(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc)) {
-    Problem<float> p{};
-    p.bias = bias, p.relu = relu;
-    if (bias != nullptr || relu) finish_tile(p, C, ldc, M, N, 0);
+    finish_tile(bias, relu, C, ldc, M, N);
     return;
   }
   gemm(active_kernels().f, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu);

@@ -81,6 +81,16 @@ M* exactly(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& k
   if (i >= kids.size() || typeid(*kids[i].second) != typeid(M)) return nullptr;
   return static_cast<M*>(kids[i].second.get());
 }
+
+// Where child i is an M followed by a ReLU: h = M's fused forward_relu(h), and true.
+template <class M>
+bool with_relu(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& kids,
+               std::size_t i, Tensor& h) {
+  auto* m = exactly<M>(kids, i);
+  if (m == nullptr || exactly<ReLU>(kids, i + 1) == nullptr) return false;
+  h = m->forward_relu(h);
+  return true;
+}
 }  // namespace
 
 Tensor Sequential::forward(const Tensor& x) {
@@ -96,14 +106,8 @@ Tensor Sequential::forward(const Tensor& x) {
         continue;
       }
     }
-    if (auto* lin = exactly<Linear>(kids, i); lin != nullptr && exactly<ReLU>(kids, i + 1)) {
-      h = lin->forward_relu(h);
-      ++i;
-      continue;
-    }
-    if (auto* bn = exactly<BatchNorm2d>(kids, i); bn != nullptr && exactly<ReLU>(kids, i + 1)) {
-      h = bn->forward_relu(h);
-      ++i;
+    if (with_relu<Linear>(kids, i, h) || with_relu<BatchNorm2d>(kids, i, h)) {
+      ++i;  // the ReLU ran inside
       continue;
     }
     h = kids[i].second->forward(h);

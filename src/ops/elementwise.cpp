@@ -271,27 +271,31 @@ Tensor relu(const Tensor& a) {
     // where(out > 0, g, 0) is the rule; the fused loop below computes the same in one pass
     // when no graph is being built through the gradient.
     record("relu", out, {a}, [od = out.detach()](const Tensor& g) {
-      if (g.requires_grad() || g.dtype() != od.dtype() || g.shape() != od.shape() ||
-          !g.is_contiguous() || !is_floating(od.dtype())) {
-        return std::vector<Tensor>{where(od > 0, g, 0.0)};
-      }
-      Tensor dx = empty(od.shape(), od.dtype());
-      dispatch_dtype(od.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        if constexpr (std::is_floating_point_v<T>) {
-          const T* y = od.data_ptr<T>();
-          const T* dy = g.data_ptr<T>();
-          T* out = dx.data_ptr<T>();
-          // element by element, so any split gives the same bits; small tensors run inline
-          parallel_for(0, od.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
-            kernels::relu_backward(y + b, dy + b, out + b, e - b);
-          });
-        }
-      });
-      return std::vector<Tensor>{dx};
+      return std::vector<Tensor>{ops_detail::relu_backward(g, od)};
     });
   }
   return out;
+}
+
+Tensor ops_detail::relu_backward(const Tensor& g, const Tensor& out) {
+  if (g.requires_grad() || g.dtype() != out.dtype() || g.shape() != out.shape() ||
+      !g.is_contiguous() || !is_floating(out.dtype())) {
+    return where(out > 0, g, 0.0);
+  }
+  Tensor dx = empty(out.shape(), out.dtype());
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* y = out.data_ptr<T>();
+      const T* dy = g.data_ptr<T>();
+      T* d = dx.data_ptr<T>();
+      // element by element, so any split gives the same bits; small tensors run inline
+      parallel_for(0, out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+        kernels::relu_backward(y + b, dy + b, d + b, e - b);
+      });
+    }
+  });
+  return dx;
 }
 
 Tensor floor(const Tensor& a) {

@@ -1,11 +1,9 @@
 // matmul and the fused linear layers (x @ w.T + b, and its ReLU), with their backward rules.
 #include "ember/ops/linalg.hpp"
 
-#include "ember/core/parallel.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/movement.hpp"
 #include "ember/ops/reduce.hpp"
-#include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "ops/op_utils.hpp"
 
@@ -193,25 +191,6 @@ void linear_product(const T* x, const T* w, const T* bias, std::int64_t B, std::
   }
 }
 
-// The gradient at the ReLU's input: where(out > 0, g, 0), g and out [B, outf].
-Tensor relu_input_grad(const Tensor& g, const Tensor& out) {
-  if (g.requires_grad() || g.dtype() != out.dtype() || !g.is_contiguous()) {
-    return where(out > 0, g, 0.0);
-  }
-  Tensor dx = empty(out.shape(), out.dtype());
-  dispatch_dtype(out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* y = out.data_ptr<T>();
-    const T* dy = g.data_ptr<T>();
-    T* d = dx.data_ptr<T>();
-    // element by element, so any split gives the same bits (as relu's own backward)
-    parallel_for(0, out.numel(), std::int64_t{1} << 16, [&](std::int64_t b, std::int64_t e) {
-      kernels::relu_backward(y + b, dy + b, d + b, e - b);
-    });
-  });
-  return dx;
-}
-
 Tensor linear_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias0, bool relu) {
   const char* op = relu ? "linear_relu" : "linear";
   if (w0.rank() != 2) {
@@ -255,7 +234,7 @@ Tensor linear_impl(const Tensor& x0, const Tensor& w0, const Tensor& bias0, bool
             outf, nx = x.requires_grad(), nw = w.requires_grad(),
             nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
              Tensor g2 = g.reshape({-1, outf});
-             if (od.defined()) g2 = relu_input_grad(g2, od);
+             if (od.defined()) g2 = ops_detail::relu_backward(g2, od);
              std::vector<Tensor> grads{nx ? matmul(g2, wc).reshape(sx) : Tensor(),
                                        nw ? matmul(g2.t(), x2) : Tensor()};
              if (has_bias) grads.push_back(nb ? sum(g2, 0) : Tensor());

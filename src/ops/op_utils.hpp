@@ -61,4 +61,9 @@ void dispatch_real(DType dt, Fn&& fn) {
 void max_pool2d_2x2_backward_planes(const Tensor& g, const Tensor& code, int64_t planes, int64_t H,
                                     int64_t W, Tensor& dx);
 
+// ReLU's backward (elementwise.cpp): where(out > 0, g, 0), out the ReLU's output. One pass split
+// among threads where it can (g of out's dtype and shape, contiguous, not itself recorded), else
+// the composite. relu's node and the fused ops whose output ends in a ReLU share it.
+Tensor relu_backward(const Tensor& g, const Tensor& out);
+
 }  // namespace ember::ops_detail

@@ -15,6 +15,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
 namespace ember::kernels {
@@ -122,38 +123,9 @@ void check_all_cases(Isa isa, const GemmKernel<float>* kernel = nullptr) {
 
 bool has(Isa isa) { return static_cast<int>(detected_isa()) >= static_cast<int>(isa); }
 
-// The paths this CPU can run, each as a forced ISA (for sgemm) or kernels (for gemm_with):
-// generic, AVX2, the AVX-512 geometry compiled for AVX2, and AVX-512 itself.
-struct Path {
-  const char* name;
-  Isa isa;
-  const GemmKernels* kernels;  // null: sgemm / dgemm on `isa`
-};
-
-std::vector<Path> paths() {
-  std::vector<Path> out = {{"generic", Isa::generic, nullptr}};
-#if defined(__x86_64__) || defined(__i386__)
-  if (has(Isa::avx2)) {
-    out.push_back({"avx2", Isa::avx2, nullptr});
-    out.push_back({"avx512 geometry on avx2", Isa::avx2, &avx2_wide_kernels()});
-  }
-  if (has(Isa::avx512)) out.push_back({"avx512", Isa::avx512, nullptr});
-#endif
-  return out;
-}
-
-template <class T>
-void run_gemm(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
-              int64_t lda, const T* B, int64_t ldb, std::type_identity_t<T> beta, T* C,
-              int64_t ldc) {
-  if (path.kernels != nullptr) {
-    gemm_with(path.kernels->get<T>(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else if constexpr (std::is_same_v<T, float>) {
-    sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    dgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  }
-}
+using Path = ember::testing::GemmPath;
+using ember::testing::run_gemm;
+std::vector<Path> paths() { return ember::testing::gemm_paths(); }
 
 TEST(Gemm, GenericMatchesReference) { check_all_cases(Isa::generic); }
 

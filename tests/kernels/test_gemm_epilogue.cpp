@@ -15,12 +15,11 @@
 #include <limits>
 #include <random>
 #include <string>
-#include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
 namespace ember::kernels {
@@ -35,40 +34,12 @@ struct Case {
   Sparse sparse;
 };
 
-// kernel null: sgemm/dgemm (and their _bias_relu) on the active path; else gemm_with that kernel.
-template <class T>
-void gemm_plain(const Case& c, const GemmKernel<T>* kernel, const T* A, int64_t lda, const T* B,
-                int64_t ldb, T* C, int64_t ldc) {
-  const T beta = c.accumulate ? T(1) : T(0);
-  if (kernel != nullptr) {
-    gemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
-  } else if constexpr (std::is_same_v<T, float>) {
-    sgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    dgemm(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc);
-  }
-}
-
-template <class T>
-void gemm_fused(const Case& c, const GemmKernel<T>* kernel, const T* A, int64_t lda, const T* B,
-                int64_t ldb, T* C, int64_t ldc, const T* bias, bool relu) {
-  const T beta = c.accumulate ? T(1) : T(0);
-  if (kernel != nullptr) {
-    gemm_with(*kernel, c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias,
-              relu);
-  } else if constexpr (std::is_same_v<T, float>) {
-    sgemm_bias_relu(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias, relu);
-  } else {
-    dgemm_bias_relu(c.trans_a, c.trans_b, c.M, c.N, c.K, A, lda, B, ldb, beta, C, ldc, bias, relu);
-  }
-}
-
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 // C's rows have 3 padding elements past N holding a sentinel the call must leave alone.
 template <class T>
-void check_case(const Case& c, const GemmKernel<T>* kernel, bool with_bias, bool relu,
+void check_case(const Case& c, const testing::GemmPath& path, bool with_bias, bool relu,
                 std::mt19937& rng) {
   std::uniform_real_distribution<T> dist(T(-1), T(1));
   const int64_t rows_a = c.trans_a ? c.K : c.M, cols_a = c.trans_a ? c.M : c.K;
@@ -84,15 +55,17 @@ void check_case(const Case& c, const GemmKernel<T>* kernel, bool with_bias, bool
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < ldc; ++j) C0[i * ldc + j] = j < c.N ? dist(rng) : sentinel;
   std::vector<T> expected = C0, got = C0;
-  gemm_plain(c, kernel, A.data(), lda, B.data(), ldb, expected.data(), ldc);
+  const T beta = c.accumulate ? T(1) : T(0);
+  testing::run_gemm(path, c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta,
+                    expected.data(), ldc);
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < c.N; ++j) {
       T& v = expected[i * ldc + j];
       if (with_bias) v = v + bias[j];
       if (relu) v = v > T(0) ? v : T(0);
     }
-  gemm_fused(c, kernel, A.data(), lda, B.data(), ldb, got.data(), ldc,
-             with_bias ? bias.data() : nullptr, relu);
+  testing::run_gemm_bias_relu(path, c.trans_a, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(),
+                              ldb, beta, got.data(), ldc, with_bias ? bias.data() : nullptr, relu);
   for (int64_t i = 0; i < c.M; ++i)
     for (int64_t j = 0; j < ldc; ++j)
       ASSERT_TRUE(same_bits(got[i * ldc + j], expected[i * ldc + j]))
@@ -121,26 +94,16 @@ const std::vector<Case>& cases() {
   return all;
 }
 
-// The driver's paths this CPU runs: each forced ISA through sgemm/dgemm (kernel null), and the
-// AVX-512 geometry compiled for AVX2 through gemm_with.
+// On every gemm path this CPU runs (support/gemm_paths.hpp), 1 and 2 threads.
 template <class T>
 void check_all(std::mt19937& rng) {
-  std::vector<std::pair<Isa, const GemmKernel<T>*>> paths = {{Isa::generic, nullptr}};
-  if (detected_isa() != Isa::generic) {
-    paths.push_back({Isa::avx2, nullptr});
-    paths.push_back({Isa::avx2, &avx2_wide_kernels().get<T>()});
-  }
-  if (detected_isa() == Isa::avx512) paths.push_back({Isa::avx512, nullptr});
-  for (const auto& [isa, kernel] : paths) {
-    force_isa(isa);
+  for (const testing::GemmPath& path : testing::gemm_paths()) {
     for (const int threads : {1, 2}) {
       set_num_threads(threads);
-      SCOPED_TRACE("isa " + std::to_string(static_cast<int>(isa)) +
-                   (kernel != nullptr ? " (12-row geometry)" : "") + ", threads " +
-                   std::to_string(threads));
+      SCOPED_TRACE(std::string(path.name) + ", threads " + std::to_string(threads));
       for (const Case& c : cases())
         for (int b = 0; b < 2; ++b)
-          for (int r = 0; r < 2; ++r) check_case<T>(c, kernel, b == 1, r == 1, rng);
+          for (int r = 0; r < 2; ++r) check_case<T>(c, path, b == 1, r == 1, rng);
     }
   }
 }

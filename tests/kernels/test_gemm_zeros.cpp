@@ -11,6 +11,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
 namespace ember::kernels {
@@ -18,25 +19,8 @@ namespace {
 
 using Restore = ember::testing::RestoreThreadsAndIsa;
 
-// The paths to run: generic always, AVX2 (and the AVX-512 geometry compiled for it) where the CPU
-// has it.
-struct Path {
-  const char* name;
-  Isa isa;
-  const GemmKernel<float>* kernel;  // null: sgemm on `isa`
-};
-
-std::vector<Path> paths() {
-  std::vector<Path> out = {{"generic", Isa::generic, nullptr}};
-#if defined(__x86_64__) || defined(__i386__)
-  if (detected_isa() != Isa::generic) {
-    out.push_back({"avx2", Isa::avx2, nullptr});
-    out.push_back({"avx512 geometry on avx2", Isa::avx2, &avx2_wide_kernels().f});
-  }
-  if (detected_isa() == Isa::avx512) out.push_back({"avx512", Isa::avx512, nullptr});
-#endif
-  return out;
-}
+using Path = ember::testing::GemmPath;
+std::vector<Path> paths() { return ember::testing::gemm_paths(); }
 
 // Values where a fraction `density` is nonzero: small integers (-3..3 without 0), so every
 // product and every sum of up to 2^20 of them is exact in float.
@@ -47,16 +31,6 @@ std::vector<float> sparse_ints(int64_t n, double density, std::mt19937& rng) {
   for (auto& x : v)
     if (keep(rng)) x = static_cast<float>(sign(rng) != 0 ? value(rng) : -value(rng));
   return v;
-}
-
-void run(const Path& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
-         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  force_isa(path.isa);
-  if (path.kernel != nullptr) {
-    gemm_with(*path.kernel, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  }
 }
 
 // The definition nonzero_steps must meet: k where some line has x != 0 (NaN is != 0).
@@ -91,7 +65,7 @@ TEST(GemmZeros, NonzeroStepsMatchTheDefinition) {
   Restore restore;
   std::mt19937 rng(21);
   for (const Path& path : paths()) {
-    if (path.kernel != nullptr) continue;
+    if (path.kernels != nullptr) continue;
     force_isa(path.isa);
     for (const Layout& l : layouts()) {
       for (double density : {0.0, 0.02, 0.3, 1.0}) {
@@ -120,7 +94,7 @@ TEST(GemmZeros, AllFiniteFindsEveryInfinityAndNaN) {
                        -std::numeric_limits<float>::infinity(),
                        std::numeric_limits<float>::quiet_NaN()};
   for (const Path& path : paths()) {
-    if (path.kernel != nullptr) continue;
+    if (path.kernels != nullptr) continue;
     force_isa(path.isa);
     for (const Layout& l : layouts()) {
       const int64_t rs = l.lines_contiguous ? l.kc + l.pad : 1;
@@ -180,7 +154,8 @@ TEST(GemmZeros, SparseProductsEqualTheReferenceExactly) {
           for (int threads : {1, 2}) {
             set_num_threads(threads);
             auto C = C0;
-            run(path, ta, tb, s.M, s.N, s.K, A.data(), lda, B.data(), ldb, beta, C.data(), s.N);
+            ember::testing::run_gemm(path, ta, tb, s.M, s.N, s.K, A.data(), lda, B.data(), ldb,
+                                     beta, C.data(), s.N);
             for (size_t i = 0; i < C.size(); ++i)
               ASSERT_EQ(C[i], R[i])
                   << path.name << " M=" << s.M << " N=" << s.N << " K=" << s.K << " ta=" << ta
@@ -204,7 +179,7 @@ TEST(GemmZeros, DgemmSparseProductsEqualTheReferenceExactly) {
   std::mt19937 rng(25);
   const int64_t M = 130, N = 70, K = 300;
   for (const Path& path : paths()) {
-    if (path.kernel != nullptr) continue;
+    if (path.kernels != nullptr) continue;
     force_isa(path.isa);
     for (int sparse_side = 0; sparse_side < 2; ++sparse_side) {
       const auto a = sparse_ints(M * K, sparse_side == 0 ? 0.02 : 0.9, rng);
@@ -243,7 +218,8 @@ TEST(GemmZeros, InfinityOppositeAZeroStillGivesNaN) {
         }
         std::vector<float> C(M * N, 0.0f), R(M * N, 0.0f);
         set_num_threads(2);
-        run(path, false, false, M, N, K, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+        ember::testing::run_gemm(path, false, false, M, N, K, A.data(), K, B.data(), N, 0.0f,
+                                 C.data(), N);
         sgemm_reference(false, false, M, N, K, A.data(), K, B.data(), N, 0.0f, R.data(), N);
         int64_t nans = 0;
         for (size_t i = 0; i < C.size(); ++i) {
