@@ -61,6 +61,19 @@ Isa active_isa();
 // For tests and benchmarks: choose the path; a path the CPU lacks is clamped to the best it has.
 void force_isa(Isa isa);
 
+// The row-sparse path: a float product on an AVX2 CPU whose A is read in rows (not trans_a) and
+// mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
+// images is 19% nonzero), with at least 16 columns, enough work and op(B) all finite, lists each
+// row's nonzeros once and sums each element of C over them only (gemm_sparse.cpp), instead of
+// the tiled kernels' zero skipping, which must take every step where any row of a panel holds a
+// nonzero. Its sums are the tiled path's (the same kc slices), so the choice changes at most the
+// sign of a zero. takes_sparse_rows says whether sgemm would take it for these operands;
+// allow_sparse_rows (for tests and benchmarks; default yes) turns it off and on.
+bool takes_sparse_rows(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                       int64_t lda, const float* B, int64_t ldb);
+void allow_sparse_rows(bool allow);
+bool sparse_rows_allowed();
+
 // ---- internals shared by gemm.cpp and the per-ISA files ----
 
 // A micro-kernel computes one MR x NR tile: acc = sum over k < kc of a(r,k) * b(k,j), k in order,
@@ -125,6 +138,22 @@ template <class T>
 int64_t nonzero_steps(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc, int32_t* kidx);
 template <class T>
 bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc);
+
+// The nonzeros (NaN included) of one row of kc floats: their steps k, increasing, into kidx and
+// their values into vals, each with room for kc + 8; returns their count (gemm_zeros.cpp).
+int64_t row_nonzeros(const float* p, int64_t kc, int32_t* kidx, float* vals);
+
+// The row-sparse path's kernels (gemm_sparse.cpp; only on a CPU with AVX2 and FMA).
+// pack_b32_avx2: op(B)[0:K, j0:j0+w] (w <= 32) into d[k * 32 + j], zero for j >= w; d 32-byte
+// aligned.
+void pack_b32_avx2(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j0, int64_t w,
+                   float* d);
+// sparse_row_avx2: c[0:w] (w <= 32) of one row of C, from its row of op(A)'s n nonzeros (steps
+// kidx, increasing, values vals) and op(B)'s block packed by pack_b32_avx2: as the tiled path,
+// each kc slice of steps summed from zero in order and added to the total (c's old value when
+// accumulate, else zero) in order; then + bias[0:w] (null: none), then, with relu, the ReLU.
+void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const float* bp, int64_t kc,
+                     bool accumulate, const float* bias, bool relu, float* c, int64_t w);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks, with sgemm_bias_relu's epilogue (bias [N] or null, relu). The

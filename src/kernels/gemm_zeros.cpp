@@ -81,6 +81,32 @@ __attribute__((target("avx2"))) int64_t nonzero_steps_rows_avx2(const float* p, 
   return n + tail;
 }
 
+// One row's nonzeros, 8 steps at a time: the steps as emit_steps, the values moved to the front
+// by the same lane permutation (8 lanes of each stored, the count kept).
+__attribute__((target("avx2"))) int64_t row_nonzeros_avx2(const float* p, int64_t kc, int32_t* kidx,
+                                                          float* vals) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  int64_t n = 0, k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    const __m256 v = _mm256_loadu_ps(p + k);
+    const auto m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ)));
+    const __m256i lanes = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
+        _mm256_set1_epi32(15));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(kidx + n),
+                        _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(k))));
+    _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, lanes));
+    n += __builtin_popcount(m);
+  }
+  for (; k < kc; ++k) {
+    kidx[n] = static_cast<int32_t>(k);
+    vals[n] = p[k];
+    n += p[k] != 0.0f ? 1 : 0;
+  }
+  return n;
+}
+
 // h <= 32 contiguous values per step (rs == 1): each step's nonzero test, over whole vectors and
 // a last one masked to its lanes, one bit of an 8-step mask.
 __attribute__((target("avx2"))) int64_t nonzero_steps_cols_avx2(const float* p, int64_t cs,
@@ -157,6 +183,19 @@ bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc) {
   }
 #endif
   return all_finite_plain(p, rs, cs, h, kc);
+}
+
+int64_t row_nonzeros(const float* p, int64_t kc, int32_t* kidx, float* vals) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (use_avx2(active_isa())) return row_nonzeros_avx2(p, kc, kidx, vals);
+#endif
+  int64_t n = 0;
+  for (int64_t k = 0; k < kc; ++k) {
+    kidx[n] = static_cast<int32_t>(k);
+    vals[n] = p[k];
+    n += p[k] != 0.0f ? 1 : 0;
+  }
+  return n;
 }
 
 template int64_t nonzero_steps<float>(const float*, int64_t, int64_t, int64_t, int64_t, int32_t*);

@@ -1,6 +1,6 @@
 #pragma once
-// Restores the pool's thread count and the gemm's instruction set after a test that changes them
-// (kernels tests force each path and thread count in turn).
+// Restores the pool's thread count, the gemm's instruction set and its row-sparse setting after a
+// test that changes them (kernels tests force each path and thread count in turn).
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
 
@@ -8,10 +8,14 @@ namespace ember::testing {
 
 class RestoreThreadsAndIsa {
  public:
-  RestoreThreadsAndIsa() : threads_(get_num_threads()), isa_(kernels::active_isa()) {}
+  RestoreThreadsAndIsa()
+      : threads_(get_num_threads()),
+        isa_(kernels::active_isa()),
+        sparse_rows_(kernels::sparse_rows_allowed()) {}
   ~RestoreThreadsAndIsa() {
     set_num_threads(threads_);
     kernels::force_isa(isa_);
+    kernels::allow_sparse_rows(sparse_rows_);
   }
   RestoreThreadsAndIsa(const RestoreThreadsAndIsa&) = delete;
   RestoreThreadsAndIsa& operator=(const RestoreThreadsAndIsa&) = delete;
@@ -19,6 +23,7 @@ class RestoreThreadsAndIsa {
  private:
   int threads_;
   kernels::Isa isa_;
+  bool sparse_rows_;
 };
 
 }  // namespace ember::testing
