@@ -109,12 +109,13 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
   if (count > 8) _mm256_maskstore_ps(dst + 8, first_lanes(count - 8), hi);
 }
 
-// The output transform of one tile row: m[16] rows of products (readable 8 floats past TW),
+// The output transform of one tile row: 16 rows of products, position p's at m + p ps (readable
+// 8 floats past TW),
 // y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar loop's arithmetic.
 // Pooled (pooled not null; Ho and Wo even): instead, each tile's 2x2 max into pooled[tx] and
 // its code into code[tx]; pooled_end as `end` for the pooled output.
 __attribute__((target("avx2,fma"))) void output_row_avx2(
-    const float* const* m, float bias, int64_t TW, int64_t Wo, float* y0, float* y1,
+    const float* m, int64_t ps, float bias, int64_t TW, int64_t Wo, float* y0, float* y1,
     const float* end, float* pooled = nullptr, std::uint8_t* code = nullptr,
     const float* pooled_end = nullptr, bool relu = false) {
   const __m256 b = _mm256_set1_ps(bias);
@@ -123,8 +124,9 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
   for (int64_t tx = 0; tx < TW; tx += 8) {
     __m256 a[4], d[4];
     for (int j = 0; j < 4; ++j) {
-      const __m256 m0 = _mm256_loadu_ps(m[j] + tx), m1 = _mm256_loadu_ps(m[4 + j] + tx);
-      const __m256 m2 = _mm256_loadu_ps(m[8 + j] + tx), m3 = _mm256_loadu_ps(m[12 + j] + tx);
+      const float* mj = m + j * ps + tx;
+      const __m256 m0 = _mm256_loadu_ps(mj), m1 = _mm256_loadu_ps(mj + 4 * ps);
+      const __m256 m2 = _mm256_loadu_ps(mj + 8 * ps), m3 = _mm256_loadu_ps(mj + 12 * ps);
       a[j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
       d[j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
@@ -297,44 +299,50 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
                                                               float* V) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), C = g.C, H = g.H, W = g.W;
+  const int64_t CT = C * T;  // from one position's rows of V to the next's
+  const int64_t offsets[4] = {0, 8, 2, 10};
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* img = x + (i * C + c) * H * W;
-      for (int64_t ty = 0; ty < z.TH; ++ty) {
-        const float* rows[4];  // padded rows 2 ty .. 2 ty + 3 (null: padding)
-        for (int r = 0; r < 4; ++r) {
-          const int64_t h = 2 * ty + r - g.ph;
-          rows[r] = h >= 0 && h < H ? img + h * W : nullptr;
-        }
-        const int64_t col = i * z.tiles + ty * z.TW, room = T - col;
-        for (int64_t tx = 0; tx < z.TW; tx += 8) {
-          const int64_t first = 2 * tx - g.pw;  // image column of padded column 2 tx
-          // the row step at padded columns 2 tx + at: t0..t3 = d0 - d2, d1 + d2, d2 - d1, d1 - d3
+    for (int64_t tx = 0; tx < z.TW; tx += 8) {
+      const int64_t first = 2 * tx - g.pw;  // image column of padded column 2 tx
+      __m256i inside[4];                    // the lanes inside the image, per column offset
+      for (int k = 0; k < 4; ++k) inside[k] = columns_inside(first + offsets[k], W);
+      const __m256i keep = first_lanes(z.TW - tx);
+      for (int64_t c = 0; c < C; ++c) {
+        const float* img = x + (i * C + c) * H * W;
+        for (int64_t ty = 0; ty < z.TH; ++ty) {
+          const float* rows[4];  // padded rows 2 ty .. 2 ty + 3 (null: padding)
+          for (int r = 0; r < 4; ++r) {
+            const int64_t h = 2 * ty + r - g.ph;
+            rows[r] = h >= 0 && h < H ? img + h * W : nullptr;
+          }
+          const int64_t col = i * z.tiles + ty * z.TW;
+          // the row step at padded columns 2 tx + offsets[k]: t0..t3 = d0 - d2, d1 + d2,
+          // d2 - d1, d1 - d3
           __m256 t[4][4];  // [column offset 0, 8, 2, 10][row of the step]
-          const int64_t offsets[4] = {0, 8, 2, 10};
           for (int k = 0; k < 4; ++k) {
             const int64_t at = first + offsets[k];
-            const __m256i inside = columns_inside(at, W);
-            const __m256 d0 = load_inside(rows[0], at, inside);
-            const __m256 d1 = load_inside(rows[1], at, inside);
-            const __m256 d2 = load_inside(rows[2], at, inside);
-            const __m256 d3 = load_inside(rows[3], at, inside);
+            const __m256 d0 = load_inside(rows[0], at, inside[k]);
+            const __m256 d1 = load_inside(rows[1], at, inside[k]);
+            const __m256 d2 = load_inside(rows[2], at, inside[k]);
+            const __m256 d3 = load_inside(rows[3], at, inside[k]);
             t[k][0] = _mm256_sub_ps(d0, d2);
             t[k][1] = _mm256_add_ps(d1, d2);
             t[k][2] = _mm256_sub_ps(d2, d1);
             t[k][3] = _mm256_sub_ps(d1, d3);
           }
-          const __m256i keep = first_lanes(z.TW - tx);
+          // whole vectors where the floats past TW are written later (the next tile row's
+          // first, with one vector a row; the tile rows of each group of 8 columns in turn run
+          // one after another) or are padding
+          const bool whole = tx + 8 <= z.TW || (z.TW <= 8 && tx + 8 <= T - col);
+          float* dst = V + c * T + col + tx;  // position 4 r + j at dst + (4 r + j) CT
           for (int r = 0; r < 4; ++r) {
             __m256 e0, o0, e1, o1;
             deinterleave(t[0][r], t[1][r], e0, o0);
             deinterleave(t[2][r], t[3][r], e1, o1);
             const __m256 v[4] = {_mm256_sub_ps(e0, e1), _mm256_add_ps(o0, e1),
                                  _mm256_sub_ps(e1, o0), _mm256_sub_ps(o0, o1)};
-            for (int j = 0; j < 4; ++j) {
-              float* dst = V + ((4 * r + j) * C + c) * T + col + tx;
-              // whole vectors where the floats past TW are written later or are padding
-              if (tx + 8 <= room) {
+            for (int j = 0; j < 4; ++j, dst += CT) {
+              if (whole) {
                 _mm256_storeu_ps(dst, v[j]);
               } else {
                 _mm256_maskstore_ps(dst, keep, v[j]);
@@ -420,8 +428,6 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
       float* out = y + (i * O + o) * plane_size;
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
-        const float* m[16];
-        for (int p = 0; p < 16; ++p) m[p] = M + (p * O + o) * T + col;
         float* __restrict y0 = pooled ? rows : out + 2 * ty * z.Wo;
         float* __restrict y1 = y0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
@@ -429,12 +435,14 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         if constexpr (kVec) {
           if (pooled) {  // pooled in registers, a tile per lane
             const int64_t at = (i * O + o) * plane_size + ty * z.TW;
-            output_row_avx2(m, b, z.TW, z.Wo, nullptr, nullptr, nullptr, y + at, code + at, y_end,
-                            relu);
+            output_row_avx2(M + o * T + col, O * T, b, z.TW, z.Wo, nullptr, nullptr, nullptr,
+                            y + at, code + at, y_end, relu);
             continue;
           }
-          output_row_avx2(m, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
+          output_row_avx2(M + o * T + col, O * T, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
         } else {
+          const float* m[16];
+          for (int p = 0; p < 16; ++p) m[p] = M + (p * O + o) * T + col;
           for (int64_t tx = 0; tx < z.TW; ++tx) {
             float a[4], d[4];
             for (int j = 0; j < 4; ++j) {
