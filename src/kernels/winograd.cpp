@@ -78,10 +78,11 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
 }
 
 // Scratch layout: V, M, one padded plane, 4 rows Wr wide (the plain input transform's rows t,
-// the gradient input transform's column-step rows q, the pooled output's rows). The AVX2 input
-// and output transforms use neither the plane nor the rows.
+// the gradient input transform's column-step rows q, the pooled output's rows), then one
+// position's V transposed for the AVX2 du product ([T][round8(C)]). The AVX2 input and output
+// transforms use neither the plane nor the rows.
 struct Scratch {
-  float *V, *M, *plane, *rows;
+  float *V, *M, *plane, *rows, *vt;
 };
 Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   const Sizes z(g);
@@ -91,6 +92,7 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   r.M = r.V + 16 * g.C * T;
   r.plane = r.M + 16 * g.O * T;
   r.rows = r.plane + z.Hp * z.Ws;
+  r.vt = r.rows + 4 * z.Wr;
   return r;
 }
 
@@ -691,54 +693,57 @@ __attribute__((target("avx2,fma"), noinline)) void small_gemm_nn(int64_t R, int6
   for (; r < R; ++r) rows_nn<1>(ld, K, a + r * ars, ars, aks, b, ld, c + r * ld, ld);
 }
 
-// The 8 lanes of v summed in a fixed order.
-__attribute__((target("avx2"), always_inline)) inline float lane_sum(__m256 v) {
-  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
-}
-
-// c[o, k] (+)= sum_t m[o * ld + t] * v[k * ld + t] for an RB x CB block; t over whole vectors.
-template <int RB, int CB>
+// c[r, j] (+)= sum_t m[r * ld + t] * vt[t * ldv + j] for r < RB and j < w (w <= 8 VB, vt readable
+// to 8 VB columns), t < ld in order: RB rows by VB vectors of columns in registers.
+template <int RB, int VB>
 __attribute__((target("avx2,fma"), always_inline)) inline void block_nt(int64_t ld, const float* m,
-                                                                        const float* v, float* c,
-                                                                        int64_t ldc,
+                                                                        const float* vt,
+                                                                        int64_t ldv, float* c,
+                                                                        int64_t ldc, int64_t w,
                                                                         bool accumulate) {
-  __m256 acc[RB][CB];
+  __m256 acc[RB][VB];
   for (int i = 0; i < RB; ++i)
-    for (int j = 0; j < CB; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t t = 0; t < ld; t += 8) {
-    __m256 vv[CB];
-    for (int j = 0; j < CB; ++j) vv[j] = _mm256_loadu_ps(v + j * ld + t);
+    for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ld; ++t) {
+    __m256 b[VB];
+    for (int j = 0; j < VB; ++j) b[j] = _mm256_loadu_ps(vt + t * ldv + 8 * j);
     for (int i = 0; i < RB; ++i) {
-      const __m256 mv = _mm256_loadu_ps(m + i * ld + t);
-      for (int j = 0; j < CB; ++j) acc[i][j] = _mm256_fmadd_ps(mv, vv[j], acc[i][j]);
+      const __m256 a = _mm256_set1_ps(m[i * ld + t]);
+      for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
     }
   }
-  for (int i = 0; i < RB; ++i)
-    for (int j = 0; j < CB; ++j) {
-      const float sum = lane_sum(acc[i][j]);
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
-    }
+  for (int i = 0; i < RB; ++i) {
+    alignas(32) float sums[8 * VB];
+    for (int j = 0; j < VB; ++j) _mm256_store_ps(sums + 8 * j, acc[i][j]);
+    float* ci = c + i * ldc;
+    for (int64_t j = 0; j < w; ++j) ci[j] = accumulate ? ci[j] + sums[j] : sums[j];
+  }
 }
 
 template <int RB>
 __attribute__((target("avx2,fma"), always_inline)) inline void rows_nt(int64_t C, int64_t ld,
                                                                        const float* m,
-                                                                       const float* v, float* c,
-                                                                       bool accumulate) {
-  int64_t k = 0;
-  for (; k + 3 <= C; k += 3) block_nt<RB, 3>(ld, m, v + k * ld, c + k, C, accumulate);
-  for (; k < C; ++k) block_nt<RB, 1>(ld, m, v + k * ld, c + k, C, accumulate);
+                                                                       const float* vt, int64_t ldv,
+                                                                       float* c, bool accumulate) {
+  int64_t j = 0;
+  for (; j + 8 < C; j += 16)
+    block_nt<RB, 2>(ld, m, vt + j, ldv, c + j, C, std::min<int64_t>(16, C - j), accumulate);
+  if (j < C) block_nt<RB, 1>(ld, m, vt + j, ldv, c + j, C, C - j, accumulate);
 }
 
-// du[O, C] (+)= m[O, ld] * v[C, ld]^T, ld a multiple of 8 (the padding columns are zero).
+// du[O, C] (+)= m[O, ld] * v[C, ld]^T, ld a multiple of 8 (the padding columns are zero): v
+// transposed into vt [ld][round8(C)] (pack_b_transposed_avx2), then du's rows 4 at a time
+// against 16 of its columns, each sum over t in order (as sgemm's). (Dot products of m's and v's
+// rows instead, 8 tiles a lane, cost as much again in summing the lanes.)
 __attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int64_t C, int64_t ld,
                                                                  const float* m, const float* v,
-                                                                 float* du, bool accumulate) {
+                                                                 float* du, bool accumulate,
+                                                                 float* vt) {
+  const int64_t ldv = (C + 7) / 8 * 8;
+  pack_b_transposed_avx2(v, ld, ld, C, ldv, vt);
   int64_t o = 0;
-  for (; o + 4 <= O; o += 4) rows_nt<4>(C, ld, m + o * ld, v, du + o * C, accumulate);
-  for (; o < O; ++o) rows_nt<1>(C, ld, m + o * ld, v, du + o * C, accumulate);
+  for (; o + 4 <= O; o += 4) rows_nt<4>(C, ld, m + o * ld, vt, ldv, du + o * C, accumulate);
+  for (; o < O; ++o) rows_nt<1>(C, ld, m + o * ld, vt, ldv, du + o * C, accumulate);
 }
 
 // kSmall: the products by the AVX2 small-product kernels above; else by sgemm (the path without
@@ -776,7 +781,8 @@ inline void backward_body(const float* x, const float* u, const float* dy,
     clear_pad_columns<kSmall>(s.V, 16 * C, T);
     for (int p = 0; p < 16; ++p) {
       if constexpr (kSmall) {
-        small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate);
+        small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate,
+                      s.vt);
       } else {
         sgemm(false, true, O, C, T, s.M + p * O * ld, ld, s.V + p * C * ld, ld,
               accumulate ? 1.0f : 0.0f, du + p * O * C, C);
@@ -832,7 +838,7 @@ bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh
 int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles);
-  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Ws + 4 * z.Wr;
+  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Ws + 4 * z.Wr + T * ((g.C + 7) / 8 * 8);
 }
 
 void winograd_weights(const float* w, const WinogradGeometry& g, float* u) {
