@@ -272,15 +272,14 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
       }
   }
   for (int c = 0; c < kChannels; ++c) {
-    if (outs.relu)
-      for (auto& row : acc[c])
-        for (__m256& v : row) v = where_positive(v, v);
     // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
     __m256 wa, wb, wc, wd;
     deinterleave(acc[c][0][0], acc[c][0][1], wa, wb);
     deinterleave(acc[c][1][0], acc[c][1][1], wc, wd);
     __m256i k;
-    store_first8(outs.y + at + (o + c) * plane, pool4_avx2(wa, wb, wc, wd, k), count);
+    store_first8(outs.y + at + (o + c) * plane,
+                 outs.relu ? relu_pool4_avx2(wa, wb, wc, wd, k) : pool4_avx2(wa, wb, wc, wd, k),
+                 count);
     store_codes(k, static_cast<int>(count), outs.code + at + (o + c) * plane);
   }
 }

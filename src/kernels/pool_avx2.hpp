@@ -30,6 +30,26 @@ __attribute__((target("avx2,fma"))) inline __m256 pool4_avx2(__m256 a, __m256 b,
   return m;
 }
 
+// The same after ReLU, as relu() then max_pool2d() compute it: each element v > 0 ? v : 0 (a NaN
+// gives 0; max_ps returns its second operand when either is NaN), then the pool, whose elements
+// can no longer be NaN, so b, c, d replace the maximum only when larger.
+__attribute__((target("avx2,fma"))) inline __m256 relu_pool4_avx2(__m256 a, __m256 b, __m256 c,
+                                                                  __m256 d, __m256i& code) {
+  const __m256 zero = _mm256_setzero_ps();
+  a = _mm256_max_ps(a, zero), b = _mm256_max_ps(b, zero);
+  c = _mm256_max_ps(c, zero), d = _mm256_max_ps(d, zero);
+  const __m256 kb = _mm256_cmp_ps(b, a, _CMP_GT_OQ);
+  __m256 m = _mm256_max_ps(a, b);
+  const __m256 kc = _mm256_cmp_ps(c, m, _CMP_GT_OQ);
+  m = _mm256_max_ps(m, c);
+  const __m256 kd = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
+  m = _mm256_max_ps(m, d);
+  __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), _mm256_set1_epi32(1));
+  k = _mm256_blendv_epi8(k, _mm256_set1_epi32(2), _mm256_castps_si256(kc));
+  code = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+  return m;
+}
+
 // The backward: each window's gradient g to the element its code names, 0 to the others.
 __attribute__((target("avx2,fma"))) inline void unpool4_avx2(__m256 g, __m256i code, __m256& a,
                                                              __m256& b, __m256& c, __m256& d) {

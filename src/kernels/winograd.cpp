@@ -139,11 +139,9 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
       __m256 v[4] = {y00, _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b),
                      _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d[0], d[1]), d[2]), b),
                      _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(d[1], d[2]), d[3]), b)};
-      if (relu) {  // v > 0 ? v : 0 before the pool, as relu() then max_pool2d() (a NaN gives 0)
-        for (__m256& e : v) e = where_positive(e, e);
-      }
-      __m256i k;
-      const __m256 mx = pool4_avx2(v[0], v[1], v[2], v[3], k);
+      __m256i k;  // with relu: as relu() then max_pool2d()
+      const __m256 mx =
+          relu ? relu_pool4_avx2(v[0], v[1], v[2], v[3], k) : pool4_avx2(v[0], v[1], v[2], v[3], k);
       const int64_t tiles = TW - tx;  // whole vectors where the floats past are written later
       if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
         _mm256_storeu_ps(pooled + tx, mx);
