@@ -498,8 +498,9 @@ std::atomic<bool>& sparse_rows_setting() {
   return on;
 }
 
+// Whether op(A) is sparse enough and the shape right (op(B)'s finiteness is checked apart).
 template <class T>
-bool takes_sparse_rows(const Problem<T>& p, int64_t M, int64_t N) {
+bool sparse_rows_shape(const Problem<T>& p, int64_t M, int64_t N) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (std::is_same_v<T, float>) {
     const int64_t K = p.K;
@@ -512,29 +513,30 @@ bool takes_sparse_rows(const Problem<T>& p, int64_t M, int64_t N) {
     const int64_t rows = std::min<int64_t>(M, 8);
     int64_t nonzeros = 0;
     for (int64_t r = 0; r < rows; ++r) nonzeros += row_nonzeros(p.A + r * p.lda, K, kidx, vals);
-    if (nonzeros * kSparseRowsDen > rows * K * kSparseRowsNum) return false;
-    // op(B)(k, j) at B[j * brs + k * bcs]
-    const int64_t brs = p.trans_b ? p.ldb : 1, bcs = p.trans_b ? 1 : p.ldb;
-    return all_finite(p.B, brs, bcs, N, K);
+    return nonzeros * kSparseRowsDen <= rows * K * kSparseRowsNum;
   }
 #endif
   (void)p, (void)M, (void)N;
   return false;
 }
 
-// The row-sparse path: op(B) packed once, here, into 32-column blocks; then rows of C in units
-// the threads claim one at a time, each row's nonzeros listed once for all its blocks. The sums
-// are the tiled path's (the same kc slices), so which path a call takes changes at most the sign
-// of a zero.
+// The row-sparse path, where op(A) passes sparse_rows_shape: op(B) packed once, here, into
+// 32-column blocks, and checked finite there (in cache, rather than by a pass of its own over B;
+// else nothing is written and the call returns false, for the tiled path); then rows of C in
+// units the threads claim one at a time, each row's nonzeros listed once for all its blocks. The
+// sums are the tiled path's (the same kc slices), so which path a call takes changes at most the
+// sign of a zero.
 template <class T>
-void gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N) {
+bool gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (std::is_same_v<T, float>) {
     const int64_t K = p.K, blocks = (N + 31) / 32, kc = slice_step(K, g.kc);
     float* bp = thread_workspace().b.get<float>(blocks * K * 32);
-    for (int64_t q = 0; q < blocks; ++q)
-      pack_b32_avx2(p.trans_b, p.B, p.ldb, K, 32 * q, std::min<int64_t>(32, N - 32 * q),
-                    bp + q * K * 32);
+    for (int64_t q = 0; q < blocks; ++q) {
+      float* block = bp + q * K * 32;
+      pack_b32_avx2(p.trans_b, p.B, p.ldb, K, 32 * q, std::min<int64_t>(32, N - 32 * q), block);
+      if (!all_finite(block, int64_t{0}, int64_t{1}, int64_t{1}, K * 32)) return false;
+    }
     // rows [r0, r1) in chunks: a chunk's nonzeros listed one after another (row r's from
     // start[r]), then its rows block by block, so that a block stays in cache across the rows.
     // The lists have room for a chunk's every element: at most 256 rows and 2^18 elements.
@@ -564,7 +566,7 @@ void gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
     const int64_t threads = get_num_threads();
     if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
       rows(0, M);
-      return;
+      return true;
     }
     const int64_t unit = std::max<int64_t>(8, (M + 4 * threads - 1) / (4 * threads));
     const int64_t units = (M + unit - 1) / unit;
@@ -573,10 +575,11 @@ void gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
       for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
         rows(u * unit, std::min(M, (u + 1) * unit));
     });
-    return;
+    return true;
   }
 #endif
   (void)g, (void)p, (void)M, (void)N;
+  return false;
 }
 
 // A: op(A) [M,K], B: op(B) [K,N], C: [M,N]; the epilogue (bias [N] or null, relu) as
@@ -599,10 +602,7 @@ void gemm(const GemmKernel<T>& g, bool trans_a, bool trans_b, int64_t M, int64_t
     finish_tile(bias, relu, C, ldc, M, N);
     return;
   }
-  if (takes_sparse_rows(p, M, N)) {
-    gemm_sparse_rows(g, p, M, N);
-    return;
-  }
+  if (sparse_rows_shape(p, M, N) && gemm_sparse_rows(g, p, M, N)) return;
   p.skip = choose_skip(g, p, M, N);
   const int64_t threads = get_num_threads();
   if (threads <= 1 || M * N * K < 2 * kMinParallelWork || in_parallel_region()) {
@@ -627,7 +627,8 @@ bool takes_sparse_rows(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
                        int64_t lda, const float* B, int64_t ldb) {
   if (M <= 0 || N <= 0 || K <= 0) return false;
   const Problem<float> p{trans_a, trans_b, K, A, lda, B, ldb, false, nullptr, 0};
-  return takes_sparse_rows(p, M, N);
+  const int64_t brs = trans_b ? ldb : 1, bcs = trans_b ? 1 : ldb;  // op(B)(k, j) at j brs + k bcs
+  return sparse_rows_shape(p, M, N) && all_finite(B, brs, bcs, N, K);
 }
 
 void allow_sparse_rows(bool allow) {
