@@ -9,6 +9,8 @@
 //
 // Packing buffers are per thread, 64-byte aligned and grow-only, so a steady stream of calls
 // allocates nothing. The shared packed B (up to kPackedBLimit elements) lives in the caller's.
+// A float product whose A, read in rows, is mostly zeros takes the row-sparse path instead
+// (gemm_sparse_rows below, its kernels in gemm_sparse.cpp), with the same sums.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
