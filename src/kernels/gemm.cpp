@@ -506,8 +506,10 @@ bool sparse_rows_shape(const Problem<T>& p, int64_t M, int64_t N) {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (std::is_same_v<T, float>) {
     const int64_t K = p.K;
+    // (op(B)'s packed blocks are capped as the tiled path's packed B is)
     if (!sparse_rows_setting().load(std::memory_order_relaxed) || active_isa() == Isa::generic ||
-        p.trans_a || M < 2 || N < 16 || M * N * K < kMinSkipWork)
+        p.trans_a || M < 2 || N < 16 || M * N * K < kMinSkipWork ||
+        round_up(N, 32) * K > kPackedBLimit)
       return false;
     Workspace& ws = thread_workspace();
     int32_t* kidx = ws.steps.get<int32_t>(K + 8);

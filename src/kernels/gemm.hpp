@@ -63,7 +63,8 @@ void force_isa(Isa isa);
 
 // The row-sparse path: a float product on an AVX2 CPU whose A is read in rows (not trans_a) and
 // mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
-// images is 19% nonzero), with at least 16 columns, enough work and op(B) all finite, lists each
+// images is 19% nonzero), with at least 16 columns, enough work, op(B) all finite and within the
+// packed-B limit, lists each
 // row's nonzeros once and sums each element of C over them only (gemm_sparse.cpp), instead of
 // the tiled kernels' zero skipping, which must take every step where any row of a panel holds a
 // nonzero. Its sums are the tiled path's (the same kc slices), so the choice changes at most the
@@ -157,7 +158,8 @@ void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const fl
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks, with sgemm_bias_relu's epilogue (bias [N] or null, relu). The
-// kernel must be one the CPU can run. (float and double are instantiated)
+// kernel must be one the CPU can run. A float product the row-sparse path takes still takes it
+// (with the kernel's kc) unless allow_sparse_rows(false). (float and double are instantiated)
 template <class T>
 void gemm_with(const GemmKernel<T>& kernel, bool trans_a, bool trans_b, int64_t M, int64_t N,
                int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,

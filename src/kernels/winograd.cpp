@@ -77,12 +77,13 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
   }
 }
 
-// Scratch layout: V, M, one padded plane, 4 rows Wr wide (the plain input transform's rows t,
-// the gradient input transform's column-step rows q, the pooled output's rows), then one
-// position's V transposed for the AVX2 du product ([T][round8(C)]). The AVX2 input and output
-// transforms use neither the plane nor the rows.
+// Scratch layout: V, M, one position's V transposed for the AVX2 du product ([T][round8(C)]), one
+// padded plane, 4 rows Wr wide (the plain input transform's rows t, the gradient input
+// transform's column-step rows q, the pooled output's rows; last, so that the guard-page tests
+// see a whole-vector store that runs past them). The AVX2 input and output transforms use
+// neither the plane nor the rows.
 struct Scratch {
-  float *V, *M, *plane, *rows, *vt;
+  float *V, *M, *vt, *plane, *rows;
 };
 Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   const Sizes z(g);
@@ -90,9 +91,9 @@ Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   Scratch r;
   r.V = s;
   r.M = r.V + 16 * g.C * T;
-  r.plane = r.M + 16 * g.O * T;
+  r.vt = r.M + 16 * g.O * T;
+  r.plane = r.vt + T * ((g.C + 7) / 8 * 8);
   r.rows = r.plane + z.Hp * z.Ws;
-  r.vt = r.rows + 4 * z.Wr;
   return r;
 }
 
@@ -731,8 +732,9 @@ __attribute__((target("avx2,fma"), always_inline)) inline void rows_nt(int64_t C
 
 // du[O, C] (+)= m[O, ld] * v[C, ld]^T, ld a multiple of 8 (the padding columns are zero): v
 // transposed into vt [ld][round8(C)] (pack_b_transposed_avx2), then du's rows 4 at a time
-// against 16 of its columns, each sum over t in order (as sgemm's). (Dot products of m's and v's
-// rows instead, 8 tiles a lane, cost as much again in summing the lanes.)
+// against 16 of its columns, each sum over t in order, one chain (sgemm's sums where T is within
+// its kc). (Dot products of m's and v's rows instead, 8 tiles a lane, cost as much again in
+// summing the lanes.)
 __attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int64_t C, int64_t ld,
                                                                  const float* m, const float* v,
                                                                  float* du, bool accumulate,

@@ -106,7 +106,8 @@ struct Case {
 // Random floats (not exact in any order, so a different order of sums shows), with rows of all
 // zeros and a few NaNs in A; C's rows are ldc = N + 3 apart and its padding must stay untouched.
 // K = 1000 and 600 sum in 4 and 3 kc slices, N = 30, 33 and 100 end in a partial 32-column block,
-// and 300 rows of 1000 are listed in two chunks (at most 256 rows).
+// 300 rows of 1000 are listed in two chunks (at most 256 rows) and 200 of 3000 in three (at most
+// 2^18 elements); rows 12-16 are dense (the choice samples the first 8); beta 0, 1 and 0.5.
 TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
   if (!has_avx2()) GTEST_SKIP() << "the row-sparse path needs AVX2; this CPU has none";
   Restore restore;
@@ -114,17 +115,21 @@ TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
   std::mt19937 rng(33);
   const Case cases[] = {{256, 128, 784, true}, {256, 30, 784, true}, {40, 33, 1000, false},
                         {9, 100, 600, true},   {64, 16, 257, false}, {30, 64, 1000, true},
-                        {300, 16, 1000, false}};
+                        {300, 16, 1000, false}, {200, 20, 3000, true}};
   for (const Case& c : cases) {
     const int64_t lda = c.K + 5, ldb = (c.trans_b ? c.K : c.N) + 2, ldc = c.N + 3;
     auto A = sparse_floats(c.M * lda, 0.15, rng);
     for (int64_t k = 0; k < lda; ++k) A[2 * lda + k] = 0.0f;  // row 2: no nonzero at all
+    if (c.M > 20) {  // rows past the 8 the choice samples may be dense
+      const auto dense = sparse_floats(5 * lda, 0.9, rng);
+      std::copy(dense.begin(), dense.end(), A.begin() + 12 * lda);
+    }
     A[5 * lda + 3] = std::numeric_limits<float>::quiet_NaN();
     const auto B = sparse_floats((c.trans_b ? c.N : c.K) * ldb, 1.0, rng);
     const auto bias = sparse_floats(c.N, 1.0, rng);
     const auto C0 = sparse_floats(c.M * ldc, 1.0, rng);
-    for (int variant = 0; variant < 8; ++variant) {
-      const float beta = (variant & 1) != 0 ? 1.0f : 0.0f;
+    for (int variant = 0; variant < 12; ++variant) {
+      const float beta = variant >= 8 ? 0.5f : (variant & 1) != 0 ? 1.0f : 0.0f;
       const float* b = (variant & 2) != 0 ? bias.data() : nullptr;
       const bool relu = (variant & 4) != 0;
       allow_sparse_rows(true);
@@ -136,7 +141,7 @@ TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
       sgemm_bias_relu(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta,
                       want.data(), ldc, b, relu);
       allow_sparse_rows(true);
-      for (int threads : {1, 2}) {
+      for (int threads : {1, 2, 3}) {
         set_num_threads(threads);
         auto got = C0;
         sgemm_bias_relu(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta,
@@ -153,6 +158,45 @@ TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
               ASSERT_EQ(0, std::memcmp(&g, &C0[i * ldc + j], sizeof(float)));
             }
           }
+      }
+    }
+  }
+}
+
+// An infinity or NaN in op(B), anywhere (here in the last, partial 32-column block): the path
+// declines before writing anything, and the tiled path gives NaN where 0 * inf meets it, exactly
+// as with the row-sparse path off, for beta 0 and 1 and both layouts of B.
+TEST(GemmSparse, NonFiniteBLeavesItToTheTiledPath) {
+  if (!has_avx2()) GTEST_SKIP() << "the row-sparse path needs AVX2; this CPU has none";
+  Restore restore;
+  force_isa(Isa::avx2);
+  std::mt19937 rng(35);
+  const int64_t M = 64, N = 40, K = 300;
+  for (bool trans_b : {false, true}) {
+    for (float bad : {std::numeric_limits<float>::infinity(),
+                      std::numeric_limits<float>::quiet_NaN()}) {
+      for (float beta : {0.0f, 1.0f}) {
+        const auto A = sparse_floats(M * K, 0.1, rng);
+        auto B = sparse_floats(K * N, 1.0, rng);
+        const int64_t ldb = trans_b ? K : N;
+        const int64_t j = 37, k = 123;  // column 37: the second block's 6th
+        B[trans_b ? j * ldb + k : k * ldb + j] = bad;
+        const auto C0 = sparse_floats(M * N, 1.0, rng);
+        allow_sparse_rows(true);
+        EXPECT_FALSE(takes_sparse_rows(false, trans_b, M, N, K, A.data(), K, B.data(), ldb));
+        auto got = C0, want = C0;
+        sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, got.data(), N);
+        allow_sparse_rows(false);
+        sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, want.data(), N);
+        int64_t nans = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(std::isnan(got[i]), std::isnan(want[i])) << "at " << i;
+          if (!std::isnan(want[i])) {
+            ASSERT_EQ(got[i], want[i]) << "at " << i;
+          }
+          nans += std::isnan(want[i]) ? 1 : 0;
+        }
+        EXPECT_GT(nans, 0) << "column 37 must meet the infinity or NaN";
       }
     }
   }
