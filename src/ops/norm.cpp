@@ -26,9 +26,10 @@ using ops_detail::dispatch_real;
 using ops_detail::pair_str;
 
 // A per-channel parameter or statistic: undefined, or [C].
-void check_channel_vector(const Tensor& t, int64_t C, const Tensor& x, const char* name) {
+void check_channel_vector(const char* op, const Tensor& t, int64_t C, const Tensor& x,
+                          const char* name) {
   if (t.defined() && (t.rank() != 1 || t.size(0) != C)) {
-    throw Error(std::string("batch_norm: ") + name + " " + shape_str(t.shape()) +
+    throw Error(std::string(op) + ": " + name + " " + shape_str(t.shape()) +
                 " does not match input " + shape_str(x.shape()) + " (expected [" +
                 std::to_string(C) + "])");
   }
@@ -41,9 +42,10 @@ std::vector<double> channel_values(const Tensor& t, int64_t C, double fallback) 
 }
 
 // t[c] = (1 - momentum) * t[c] + momentum * value[c], in place, not recorded.
-void update_running(Tensor& t, const std::vector<double>& value, double momentum) {
+void update_running(const char* op, Tensor& t, const std::vector<double>& value,
+                    double momentum) {
   if (!is_floating(t.dtype())) {
-    throw Error("batch_norm: running statistics must be floating, got " +
+    throw Error(std::string(op) + ": running statistics must be floating, got " +
                 std::string(dtype_name(t.dtype())));
   }
   dispatch_real(t.dtype(), [&](auto tag) {
@@ -111,21 +113,23 @@ Tensor channel_tensor(const std::vector<double>& v, DType dt) {
 Tensor batch_norm_impl(const Tensor& x0, Tensor running_mean, Tensor running_var,
                        const Tensor& weight0, const Tensor& bias0, bool training, double momentum,
                        double eps, bool relu) {
+  const char* op = relu ? "batch_norm_relu" : "batch_norm";  // the op the errors name
   if (x0.rank() < 2) {
-    throw Error("batch_norm: input must be [N, C] or [N, C, ...], got " + shape_str(x0.shape()));
+    throw Error(std::string(op) + ": input must be [N, C] or [N, C, ...], got " +
+                shape_str(x0.shape()));
   }
   const int64_t N = x0.size(0), C = x0.size(1);
   const Layout l{N, C, C == 0 || N == 0 ? 0 : x0.numel() / (N * C)};
-  check_channel_vector(running_mean, C, x0, "running_mean");
-  check_channel_vector(running_var, C, x0, "running_var");
-  check_channel_vector(weight0, C, x0, "weight");
-  check_channel_vector(bias0, C, x0, "bias");
+  check_channel_vector(op, running_mean, C, x0, "running_mean");
+  check_channel_vector(op, running_var, C, x0, "running_var");
+  check_channel_vector(op, weight0, C, x0, "weight");
+  check_channel_vector(op, bias0, C, x0, "bias");
   if (running_mean.defined() != running_var.defined()) {
-    throw Error("batch_norm: give both running_mean and running_var, or neither");
+    throw Error(std::string(op) + ": give both running_mean and running_var, or neither");
   }
   const bool batch_stats = training || !running_mean.defined();
   if (batch_stats && l.N * l.S <= 1) {
-    throw Error("batch_norm: input " + shape_str(x0.shape()) +
+    throw Error(std::string(op) + ": input " + shape_str(x0.shape()) +
                 " has at most one value per channel: batch statistics need more");
   }
   DType dt = x0.dtype();
@@ -153,8 +157,8 @@ Tensor batch_norm_impl(const Tensor& x0, Tensor running_mean, Tensor running_var
     const double count = static_cast<double>(l.N * l.S);
     std::vector<double> unbiased(cs);
     for (size_t c = 0; c < cs; ++c) unbiased[c] = var[c] * count / (count - 1.0);
-    update_running(running_mean, mean, momentum);
-    update_running(running_var, unbiased, momentum);
+    update_running(op, running_mean, mean, momentum);
+    update_running(op, running_var, unbiased, momentum);
   }
   const std::vector<double> w = channel_values(weight, C, 1.0);
   const std::vector<double> b = channel_values(bias, C, 0.0);

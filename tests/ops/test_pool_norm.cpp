@@ -324,6 +324,19 @@ TEST(BatchNorm, Errors) {
               batch_norm(zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true);
             }).find("one value per channel"),
             std::string::npos);
+  // the fused op's errors name it, not batch_norm
+  EXPECT_EQ(error_of([] {
+              batch_norm_relu(zeros({4, 3, 2, 2}), zeros({2}), ones({2}), Tensor(), Tensor(), true);
+            }).rfind("batch_norm_relu: running_mean [2] does not match input [4, 3, 2, 2]", 0),
+            0u);
+  EXPECT_EQ(error_of([] {
+              batch_norm_relu(zeros({4}), Tensor(), Tensor(), Tensor(), Tensor(), true);
+            }).rfind("batch_norm_relu: input must be [N, C]", 0),
+            0u);
+  EXPECT_EQ(error_of([] {
+              batch_norm_relu(zeros({4, 3}), zeros({3}), Tensor(), Tensor(), Tensor(), true);
+            }).rfind("batch_norm_relu: give both", 0),
+            0u);
 }
 
 // ---- dropout ----
