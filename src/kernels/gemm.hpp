@@ -64,8 +64,8 @@ void force_isa(Isa isa);
 // The row-sparse path: a float product on an AVX2 CPU whose A is read in rows (not trans_a) and
 // mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
 // images is 19% nonzero), with at least 16 columns, enough work, op(B) all finite and within the
-// packed-B limit, lists each
-// row's nonzeros once and sums each element of C over them only (gemm_sparse.cpp), instead of
+// packed-B limit, lists each row's nonzeros once and sums each element of C over them only
+// (gemm_sparse.cpp), instead of
 // the tiled kernels' zero skipping, which must take every step where any row of a panel holds a
 // nonzero. Its sums are the tiled path's (the same kc slices), so the choice changes at most the
 // sign of a zero. takes_sparse_rows says whether sgemm would take it for these operands;

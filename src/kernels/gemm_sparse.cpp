@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/avx2_util.hpp"
+
 // Everything defined from here on is compiled for AVX2+FMA (lambdas included).
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
@@ -78,10 +80,8 @@ void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const fl
     load32(bias, b);
     for (int j = 0; j < 4; ++j) total[j] = _mm256_add_ps(total[j], b[j]);
   }
-  if (relu) {  // v > 0 ? v : 0 (NaN gives 0)
-    const __m256 zero = _mm256_setzero_ps();
-    for (__m256& v : total) v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
-  }
+  if (relu)
+    for (__m256& v : total) v = where_positive(v, v);
   float* out = whole ? c : edge;
   for (int j = 0; j < 4; ++j) _mm256_storeu_ps(out + 8 * j, total[j]);
   if (!whole) std::memcpy(c, edge, sizeof(float) * static_cast<size_t>(w));

@@ -42,6 +42,17 @@ int64_t nonzero_steps_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64
   return n;
 }
 
+// Steps [k0, kc) of one row into the lists from n on, one by one; returns the new count.
+int64_t row_nonzeros_plain(const float* p, int64_t k0, int64_t kc, int32_t* kidx, float* vals,
+                           int64_t n) {
+  for (int64_t k = k0; k < kc; ++k) {
+    kidx[n] = static_cast<int32_t>(k);
+    vals[n] = p[k];
+    n += p[k] != 0.0f ? 1 : 0;
+  }
+  return n;
+}
+
 template <class T>
 bool all_finite_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc) {
   bool finite = true;
@@ -52,16 +63,27 @@ bool all_finite_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc)
 
 #if defined(__x86_64__) || defined(__i386__)
 
-// kidx[n...] = k0 + the set bits of the 8-bit mask m, in order (8 lanes stored, the count kept).
-__attribute__((target("avx2"))) inline int64_t emit_steps(uint32_t m, int64_t k0, int32_t* kidx,
-                                                          int64_t n) {
+// The lane permutation that moves the set lanes of the 8-bit mask m to the front, in order.
+__attribute__((target("avx2"))) inline __m256i compaction_lanes(uint32_t m) {
   const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m256i lanes = _mm256_and_si256(
+  return _mm256_and_si256(
       _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
       _mm256_set1_epi32(15));
+}
+
+// kidx[n...] = k0 + the set bits of the 8-bit mask m, in order, given m's compaction_lanes (8
+// lanes stored, the count kept).
+__attribute__((target("avx2"))) inline int64_t emit_lanes(__m256i lanes, uint32_t m, int64_t k0,
+                                                          int32_t* kidx, int64_t n) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(kidx + n),
                       _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(k0))));
   return n + __builtin_popcount(m);
+}
+
+// The same from m alone.
+__attribute__((target("avx2"))) inline int64_t emit_steps(uint32_t m, int64_t k0, int32_t* kidx,
+                                                          int64_t n) {
+  return emit_lanes(compaction_lanes(m), m, k0, kidx, n);
 }
 
 // Lines contiguous in k (cs == 1): 8 steps at a time, the lines' nonzero masks or-ed.
@@ -86,25 +108,15 @@ __attribute__((target("avx2"))) int64_t nonzero_steps_rows_avx2(const float* p, 
 __attribute__((target("avx2"))) int64_t row_nonzeros_avx2(const float* p, int64_t kc, int32_t* kidx,
                                                           float* vals) {
   const __m256 zero = _mm256_setzero_ps();
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
   int64_t n = 0, k = 0;
   for (; k + 8 <= kc; k += 8) {
     const __m256 v = _mm256_loadu_ps(p + k);
     const auto m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ)));
-    const __m256i lanes = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
-        _mm256_set1_epi32(15));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(kidx + n),
-                        _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(k))));
-    _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, lanes));
-    n += __builtin_popcount(m);
+    const __m256i lanes = compaction_lanes(m);
+    _mm256_storeu_ps(vals + n, _mm256_permutevar8x32_ps(v, lanes));  // before n moves on
+    n = emit_lanes(lanes, m, k, kidx, n);
   }
-  for (; k < kc; ++k) {
-    kidx[n] = static_cast<int32_t>(k);
-    vals[n] = p[k];
-    n += p[k] != 0.0f ? 1 : 0;
-  }
-  return n;
+  return row_nonzeros_plain(p, k, kc, kidx, vals, n);
 }
 
 // h <= 32 contiguous values per step (rs == 1): each step's nonzero test, over whole vectors and
@@ -189,13 +201,7 @@ int64_t row_nonzeros(const float* p, int64_t kc, int32_t* kidx, float* vals) {
 #if defined(__x86_64__) || defined(__i386__)
   if (use_avx2(active_isa())) return row_nonzeros_avx2(p, kc, kidx, vals);
 #endif
-  int64_t n = 0;
-  for (int64_t k = 0; k < kc; ++k) {
-    kidx[n] = static_cast<int32_t>(k);
-    vals[n] = p[k];
-    n += p[k] != 0.0f ? 1 : 0;
-  }
-  return n;
+  return row_nonzeros_plain(p, 0, kc, kidx, vals, 0);
 }
 
 template int64_t nonzero_steps<float>(const float*, int64_t, int64_t, int64_t, int64_t, int32_t*);

@@ -15,6 +15,13 @@ __attribute__((target("avx2,fma"))) inline __m256 takes_max8(__m256 v, __m256 m)
   return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
 }
 
+// The code of each window (int32 lanes) from the lanes where b, c, d in turn took the maximum.
+__attribute__((target("avx2,fma"))) inline __m256i pool_code(__m256 kb, __m256 kc, __m256 kd) {
+  const __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), _mm256_set1_epi32(1));
+  return _mm256_blendv_epi8(_mm256_blendv_epi8(k, _mm256_set1_epi32(2), _mm256_castps_si256(kc)),
+                            _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+}
+
 // The maximum of each window, and in `code` (int32 lanes) which element won: 0 a, 1 b, 2 c, 3 d.
 __attribute__((target("avx2,fma"))) inline __m256 pool4_avx2(__m256 a, __m256 b, __m256 c, __m256 d,
                                                              __m256i& code) {
@@ -24,9 +31,7 @@ __attribute__((target("avx2,fma"))) inline __m256 pool4_avx2(__m256 a, __m256 b,
   m = _mm256_blendv_ps(m, c, kc);
   const __m256 kd = takes_max8(d, m);
   m = _mm256_blendv_ps(m, d, kd);
-  __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), _mm256_set1_epi32(1));
-  k = _mm256_blendv_epi8(k, _mm256_set1_epi32(2), _mm256_castps_si256(kc));
-  code = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+  code = pool_code(kb, kc, kd);
   return m;
 }
 
@@ -44,9 +49,7 @@ __attribute__((target("avx2,fma"))) inline __m256 relu_pool4_avx2(__m256 a, __m2
   m = _mm256_max_ps(m, c);
   const __m256 kd = _mm256_cmp_ps(d, m, _CMP_GT_OQ);
   m = _mm256_max_ps(m, d);
-  __m256i k = _mm256_and_si256(_mm256_castps_si256(kb), _mm256_set1_epi32(1));
-  k = _mm256_blendv_epi8(k, _mm256_set1_epi32(2), _mm256_castps_si256(kc));
-  code = _mm256_blendv_epi8(k, _mm256_set1_epi32(3), _mm256_castps_si256(kd));
+  code = pool_code(kb, kc, kd);
   return m;
 }
 

@@ -113,8 +113,8 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
 }
 
 // The output transform of one tile row: 16 rows of products, position p's at m + p ps (readable
-// 8 floats past TW),
-// y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar loop's arithmetic.
+// 8 floats past TW), y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar
+// loop's arithmetic.
 // Pooled (pooled not null; Ho and Wo even): instead, each tile's 2x2 max into pooled[tx] and
 // its code into code[tx]; pooled_end as `end` for the pooled output.
 __attribute__((target("avx2,fma"))) void output_row_avx2(
