@@ -190,6 +190,9 @@ TEST(Conv2d, BackwardMatchesReferenceOnBlocks) {
       {{9, 6, 12, 10}, {6, 3, 3, 3}, true, {2, 1}, {1, 0}, {1, 2}, 2},
       {{17, 1, 28, 28}, {16, 1, 3, 3}, true, {1, 1}, {1, 1}, {1, 1}, 1},
       {{7, 16, 9, 9}, {8, 16, 1, 1}, false, {1, 1}, {0, 0}, {1, 1}, 1},
+      // 70 channels over enough pixels that the bias gradient splits them between two threads,
+      // each range summed 32 channels at a time
+      {{4, 2, 48, 48}, {70, 2, 3, 3}, true, {2, 2}, {1, 1}, {1, 1}, 1},
   };
   for (const Config& c : big) {
     for (DType dt : {f64, f32}) {
