@@ -3,7 +3,7 @@
 // One body per loop, written with GCC/Clang vector extensions (4 doubles per vector, 4 vectors =
 // 16 lanes, so 4 independent add chains instead of one) and compiled twice: portable, and under
 // the avx2 target (without FMA, so both do exactly the same roundings). A float input is widened
-// to double 4 at a time.
+// to double 4 at a time for the sums; a float dx is computed in float, 8 lanes at a time.
 #include "kernels/batch_norm.hpp"
 
 #include <cstring>
@@ -16,6 +16,7 @@ namespace {
 
 using Doubles4 = double __attribute__((vector_size(32)));
 using Floats4 = float __attribute__((vector_size(16)));
+using Floats8 = float __attribute__((vector_size(32)));
 constexpr int64_t kVectors = 4, kLanes = 4 * kVectors;
 
 template <class T>
@@ -122,6 +123,43 @@ template <class T>
   }
 }
 
+// Channel c's dx in float, 8 lanes at a time: kc * ((g - mgc) - (x - m) * is * mgxc) with each
+// coefficient rounded to float once, and x - m taken as (x - m_hi) - m_lo, m split into two
+// floats, so that m's rounding does not shift every x_hat (the sum m_hi + m_lo holds m to about
+// 2^-48). Float operations, no FMA: the portable and AVX2 builds round alike. About 4 float
+// roundings per element against double arithmetic's 1, at a quarter of its instructions.
+[[gnu::always_inline]] inline void dx_float(const float* x, const float* g, const float* relu_y,
+                                            int64_t N, int64_t C, int64_t S, int64_t c, double m,
+                                            double is, double kc, double mgc, double mgxc,
+                                            float* dx) {
+  const auto m_hi = static_cast<float>(m);
+  const auto m_lo = static_cast<float>(m - static_cast<double>(m_hi));
+  const auto k = static_cast<float>(kc), mg = static_cast<float>(mgc);
+  const auto sx = static_cast<float>(is * mgxc);
+  const Floats8 zero = {}, hiv = zero + m_hi, lov = zero + m_lo, kv = zero + k, mgv = zero + mg,
+                sxv = zero + sx;
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t off = (n * C + c) * S;
+    int64_t i = 0;
+    for (; i + 8 <= S; i += 8) {
+      Floats8 gv, xv;
+      std::memcpy(&gv, g + off + i, sizeof(gv));
+      std::memcpy(&xv, x + off + i, sizeof(xv));
+      if (relu_y != nullptr) {
+        Floats8 yv;
+        std::memcpy(&yv, relu_y + off + i, sizeof(yv));
+        gv = yv > zero ? gv : zero;
+      }
+      const Floats8 d = kv * ((gv - mgv) - ((xv - hiv) - lov) * sxv);
+      std::memcpy(dx + off + i, &d, sizeof(d));
+    }
+    for (; i < S; ++i) {
+      const float gi = relu_y != nullptr && !(relu_y[off + i] > 0.0f) ? 0.0f : g[off + i];
+      dx[off + i] = k * ((gi - mg) - ((x[off + i] - m_hi) - m_lo) * sx);
+    }
+  }
+}
+
 template <class T>
 [[gnu::always_inline]] inline void backward_body(const T* x, const T* g, int64_t N, int64_t C,
                                                  int64_t S, int64_t c0, int64_t c1,
@@ -157,6 +195,10 @@ template <class T>
     const double kc = w[c] * is;
     const double mgc = training ? sum_g[c] / count : 0.0;
     const double mgxc = training ? sum_gx[c] / count : 0.0;
+    if constexpr (std::is_same_v<T, float>) {
+      dx_float(x, g, relu_y, N, C, S, c, m, is, kc, mgc, mgxc, dx);
+      continue;
+    }
     const Doubles4 isv = {is, is, is, is}, kv = {kc, kc, kc, kc};
     const Doubles4 mgv = {mgc, mgc, mgc, mgc}, mgxv = {mgxc, mgxc, mgxc, mgxc};
     for (int64_t n = 0; n < N; ++n) {

@@ -20,8 +20,9 @@ void batch_norm_stats(const double* x, int64_t N, int64_t C, int64_t S, int64_t 
 // x_hat = (x - mean[c]) * invstd[c]; then, when dx is not null,
 //   training: dx = w[c] * invstd[c] * (g - sum_g[c] / (N*S) - x_hat * sum_gx[c] / (N*S))
 //   else:     dx = w[c] * invstd[c] * g
-// each element computed in double. A channel's sums and dx run back to back, while its values
-// are still in cache.
+// each double element computed in double, each float one in float from coefficients rounded
+// once (and the mean held as two floats); see dx_float. A channel's sums and dx run back to
+// back, while its values are still in cache.
 // relu_y (null: none): the output of a ReLU after the batch norm, [N, C, S]; g is then that
 // ReLU's output gradient, and each element counts as relu_y > 0 ? g : 0 (ReLU's backward, folded
 // in: the same bits as masking g first).

@@ -55,8 +55,11 @@ template <class T>
 void check_against_definition(const Dims& d, const std::vector<T>& x, const std::vector<T>& g,
                               const std::vector<double>& w, bool training, const Outputs<T>& o) {
   const auto count = static_cast<long double>(d.N * d.S);
-  // float results are rounded once from double arithmetic; double ones carry the sums' rounding
-  const double rel = sizeof(T) == 4 ? 2.0 * 6e-8 : 1e-12;
+  // double results carry the sums' rounding. Float dx is computed in float: with u = 2^-24 and
+  // each of k, mg and s = invstd * mgx rounded once, x - mean taken to within 2u (mean split into
+  // two floats), and five float operations, the error is at most u |k| (4 |g| + 5 |mg| + 7 |x_hat
+  // mgx|) (the bound below, 7u times the sum of the terms' sizes; u < 6e-8)
+  const double rel = sizeof(T) == 4 ? 7.0 * 6e-8 : 1e-12;
   for (int64_t c = 0; c < d.C; ++c) {
     auto at = [&](int64_t n, int64_t i) { return static_cast<size_t>((n * d.C + c) * d.S + i); };
     long double s = 0, q = 0, sg = 0, sgx = 0;
@@ -142,6 +145,29 @@ void check_all() {
 
 TEST(BatchNormKernels, FloatMatchesDefinitionAndPathsAgree) { check_all<float>(); }
 TEST(BatchNormKernels, DoubleMatchesDefinitionAndPathsAgree) { check_all<double>(); }
+
+// Values far from 0 with a small spread (x = 1000 + [-1, 1)) and a gradient that follows x_hat,
+// so the x_hat * mgx term is as large as g: the float dx must take x - mean to about its own
+// rounding, not to the mean's (a float mean is off by up to 3e-5 here, a hundred times the
+// bound's 7u |x_hat mgx|).
+TEST(BatchNormKernels, FloatDxHoldsAnOffsetMean) {
+  const Isa saved = active_isa();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  const Dims d{6, 2, 37};
+  std::vector<float> x(static_cast<size_t>(d.N * d.C * d.S)), g(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>(1000.0 + dist(rng));
+    g[i] = static_cast<float>((x[i] - 1000.0) * 0.8 + 0.1 * dist(rng));
+  }
+  const std::vector<double> w{1.0, -0.7};
+  for (Isa isa : {Isa::generic, Isa::avx2}) {
+    if (isa == Isa::avx2 && detected_isa() == Isa::generic) continue;
+    force_isa(isa);
+    check_against_definition(d, x, g, w, true, run(d, x, g, w, true, d.C));
+  }
+  force_isa(saved);
+}
 
 // Without dx (the input needs no gradient) the sums are still computed and nothing is written.
 TEST(BatchNormKernels, NoInputGradient) {
