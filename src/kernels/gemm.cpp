@@ -409,7 +409,6 @@ template <class T>
 void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t N,
                    int64_t threads) {
   const int64_t K = p.K;
-  std::atomic<int64_t> next{0};
   // Rows when C has many of them and is not much wider than high (or at least as many rows as
   // columns): every unit then reads all of op(B), packed once. Columns when it has few rows or
   // is at least 4x wider than high, where every unit reads all of op(A), packed once, and only its
@@ -435,10 +434,8 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
     } else {
       rows = std::max(rows, round_up(256, g.mr));  // each unit packs B again: keep them large
     }
-    const int64_t units = (M + rows - 1) / rows;
-    parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
-      for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
-        gemm_block(g, p, u * rows, std::min(M, (u + 1) * rows), 0, N, shared_b);
+    for_each_unit((M + rows - 1) / rows, [&](int64_t u) {
+      gemm_block(g, p, u * rows, std::min(M, (u + 1) * rows), 0, N, shared_b);
     });
   } else {
     int64_t cols = round_up((N + 4 * threads - 1) / (4 * threads), g.nr);
@@ -454,9 +451,8 @@ void gemm_parallel(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64
       pack_a(p, g.mr, 0, M, 0, K, buf);
       shared_a = buf;
     }
-    parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
-      for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
-        gemm_block<T>(g, p, 0, M, u * cols, std::min(N, (u + 1) * cols), nullptr, shared_a);
+    for_each_unit(units, [&](int64_t u) {
+      gemm_block<T>(g, p, 0, M, u * cols, std::min(N, (u + 1) * cols), nullptr, shared_a);
     });
   }
 }
@@ -573,12 +569,8 @@ bool gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
       return true;
     }
     const int64_t unit = std::max<int64_t>(8, (M + 4 * threads - 1) / (4 * threads));
-    const int64_t units = (M + unit - 1) / unit;
-    std::atomic<int64_t> next{0};
-    parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
-      for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1))
-        rows(u * unit, std::min(M, (u + 1) * unit));
-    });
+    for_each_unit((M + unit - 1) / unit,
+                  [&](int64_t u) { rows(u * unit, std::min(M, (u + 1) * unit)); });
     return true;
   }
 #endif

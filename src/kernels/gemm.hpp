@@ -65,11 +65,11 @@ void force_isa(Isa isa);
 // mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
 // images is 19% nonzero), with at least 16 columns, enough work, op(B) all finite and within the
 // packed-B limit, lists each row's nonzeros once and sums each element of C over them only
-// (gemm_sparse.cpp), instead of
-// the tiled kernels' zero skipping, which must take every step where any row of a panel holds a
-// nonzero. Its sums are the tiled path's (the same kc slices), so the choice changes at most the
-// sign of a zero. takes_sparse_rows says whether sgemm would take it for these operands;
-// allow_sparse_rows (for tests and benchmarks; default yes) turns it off and on.
+// (gemm_sparse.cpp), instead of the tiled kernels' zero skipping, which must take every step
+// where any row of a panel holds a nonzero. Its sums are the tiled path's (the same kc slices), so
+// the choice changes at most the sign of a zero. takes_sparse_rows says whether sgemm would take it
+// for these operands; allow_sparse_rows (for tests and benchmarks; default yes) turns it off and
+// on.
 bool takes_sparse_rows(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                        int64_t lda, const float* B, int64_t ldb);
 void allow_sparse_rows(bool allow);

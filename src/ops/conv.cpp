@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -69,22 +68,6 @@ T* scratch(Slot slot, int64_t count) {
   auto& b = buffers[slot];
   if (static_cast<int64_t>(b.size()) < count) b.resize(static_cast<size_t>(count));
   return b.data();
-}
-
-// Runs work(u) for every u in [0, units): on the pool when there is more than one unit and more
-// than one thread (each thread claims units one at a time), else in order here, where the gemm
-// calls may use the pool themselves. Each unit's arithmetic is the same either way.
-template <class F>
-void for_each_unit(int64_t units, F&& work) {
-  const int64_t threads = get_num_threads();
-  if (units < 2 || threads < 2 || in_parallel_region()) {
-    for (int64_t u = 0; u < units; ++u) work(u);
-    return;
-  }
-  std::atomic<int64_t> next{0};
-  parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
-    for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1)) work(u);
-  });
 }
 
 // The columns [K, P] of image n's group gi: x itself for a pointwise convolution, else im2col
@@ -474,14 +457,7 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
                          (use_winograd(s, dt) || (use_direct(s, dt) && v.need_w && !v.need_x));
   const float* relu = fold_relu ? v.relu_out.data_ptr<float>() : nullptr;
   if (v.relu_out.defined() && !fold_relu) {  // ReLU's backward first: where(out > 0, g, 0)
-    Tensor masked = empty(gc.shape(), dt);
-    const float* o = v.relu_out.data_ptr<float>();
-    const float* pg = gc.data_ptr<float>();
-    float* pm = masked.data_ptr<float>();
-    parallel_for(0, gc.numel(), int64_t{1} << 14, [&](int64_t b, int64_t e) {
-      kernels::relu_backward(o + b, pg + b, pm + b, e - b);  // vector selects, no branches
-    });
-    gc = masked;
+    gc = ops_detail::relu_backward(gc, v.relu_out);
   }
   if (use_winograd(s, dt)) {
     const float* pg = gc.data_ptr<float>();

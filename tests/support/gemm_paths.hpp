@@ -38,23 +38,8 @@ inline std::vector<GemmPath> gemm_paths() {
   return out;
 }
 
-// C = op(A) op(B) + beta C on `path` (its instruction set forced first).
-template <class T>
-void run_gemm(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
-              int64_t lda, const T* B, int64_t ldb, std::type_identity_t<T> beta, T* C,
-              int64_t ldc) {
-  kernels::force_isa(path.isa);
-  kernels::allow_sparse_rows(path.sparse_rows);
-  if (path.kernels != nullptr) {
-    kernels::gemm_with(path.kernels->get<T>(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else if constexpr (std::is_same_v<T, float>) {
-    kernels::sgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    kernels::dgemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-  }
-}
-
-// The same through sgemm_bias_relu / dgemm_bias_relu's epilogue (bias [N] or null, relu).
+// C = op(A) op(B) + beta C on `path` (its instruction set forced first), through
+// sgemm_bias_relu / dgemm_bias_relu's epilogue (bias [N] or null, relu).
 template <class T>
 void run_gemm_bias_relu(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                         const T* A, int64_t lda, const T* B, int64_t ldb,
@@ -69,6 +54,14 @@ void run_gemm_bias_relu(const GemmPath& path, bool ta, bool tb, int64_t M, int64
   } else {
     kernels::dgemm_bias_relu(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, bias, relu);
   }
+}
+
+// The same without the epilogue (sgemm and dgemm are the epilogue-free calls of the same).
+template <class T>
+void run_gemm(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+              int64_t lda, const T* B, int64_t ldb, std::type_identity_t<T> beta, T* C,
+              int64_t ldc) {
+  run_gemm_bias_relu<T>(path, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, nullptr, false);
 }
 
 }  // namespace ember::testing

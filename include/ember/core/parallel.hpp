@@ -7,6 +7,8 @@
 // rethrows the first exception a chunk threw. A call made from inside a chunk (nested parallelism)
 // or while another thread is using the pool runs inline on the calling thread, so it never
 // deadlocks. Idle workers sleep on a condition variable; they never spin.
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,6 +33,23 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
 // pool was backing off from a busy core. Nested parallel_for calls then run inline. A range too
 // small to split runs its body outside any region, so calls inside it may still use the pool.
 bool in_parallel_region();
+
+// Runs work(u) for every u in [0, units) when the units are uneven or outnumber the threads:
+// on the pool when there is more than one unit and more than one thread, each thread claiming
+// units one at a time (parallel_for would give each a fixed contiguous run), else in order on the
+// calling thread. Each unit's arithmetic is the same either way.
+template <class F>
+void for_each_unit(int64_t units, F&& work) {
+  const int64_t threads = get_num_threads();
+  if (units < 2 || threads < 2 || in_parallel_region()) {
+    for (int64_t u = 0; u < units; ++u) work(u);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(0, std::min(threads, units), 1, [&](int64_t, int64_t) {
+    for (int64_t u = next.fetch_add(1); u < units; u = next.fetch_add(1)) work(u);
+  });
+}
 
 namespace detail {
 struct BackgroundState;
