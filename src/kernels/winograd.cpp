@@ -295,6 +295,12 @@ __attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int6
 // even/odd columns (deinterleaved, so the column step's neighbours t[2tx + 2], t[2tx + 3] are
 // the even/odd vectors from 2 tx + 2). The scalar loops' arithmetic (a padding zero enters the
 // same sums).
+// How many channel planes ahead input_transform_avx2 asks for the rows it will read. Measured on
+// CNN layer 2 (14 x 14 planes, batch 256, one thread): the transform took 1.3-1.5 ms per batch
+// reading the batch from memory and 0.9 ms reading planes already in the cache; 1, 2 and 4 planes
+// ahead all gave 0.8-0.9 ms.
+constexpr int64_t kPrefetchPlanes = 2;
+
 __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
                                                               const WinogradGeometry& g, int64_t n,
                                                               float* V) {
@@ -315,6 +321,17 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
           for (int r = 0; r < 4; ++r) {
             const int64_t h = 2 * ty + r - g.ph;
             rows[r] = h >= 0 && h < H ? img + h * W : nullptr;
+          }
+          // the same rows kPrefetchPlanes planes on (within this call's images), asked into the
+          // cache: rows 0 and 1 here, 2 and 3 on the last tile row (the next tile row's 0 and 1)
+          if (i * C + c + kPrefetchPlanes < n * C) {
+            const int64_t ahead = kPrefetchPlanes * H * W;
+            const int64_t lo = std::max<int64_t>(first, 0), hi = std::min(first + 17, W - 1);
+            for (int r = 0; r < (ty + 1 == z.TH ? 4 : 2); ++r)
+              if (rows[r] != nullptr) {
+                _mm_prefetch(reinterpret_cast<const char*>(rows[r] + ahead + lo), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(rows[r] + ahead + hi), _MM_HINT_T0);
+              }
           }
           const int64_t col = i * z.tiles + ty * z.TW;
           // the row step at padded columns 2 tx + offsets[k]: t0..t3 = d0 - d2, d1 + d2,
