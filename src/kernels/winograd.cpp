@@ -289,18 +289,18 @@ __attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int6
   return _mm256_maskload_ps(row + first, inside);
 }
 
-// V for images [0, n) (AVX2): per channel and tile row, 8 tiles at a time straight from the
-// image's rows, padding as zero lanes (no bordered copy, no row buffers): the row step t = B^T d
-// on the columns from 2 tx, 2 tx + 8, 2 tx + 2 and 2 tx + 10, then the column step on their
-// even/odd columns (deinterleaved, so the column step's neighbours t[2tx + 2], t[2tx + 3] are
-// the even/odd vectors from 2 tx + 2). The scalar loops' arithmetic (a padding zero enters the
-// same sums).
 // How many channel planes ahead input_transform_avx2 asks for the rows it will read. Measured on
 // CNN layer 2 (14 x 14 planes, batch 256, one thread): the transform took 1.3-1.5 ms per batch
 // reading the batch from memory and 0.9 ms reading planes already in the cache; 1, 2 and 4 planes
 // ahead all gave 0.8-0.9 ms.
 constexpr int64_t kPrefetchPlanes = 2;
 
+// V for images [0, n) (AVX2): per channel and tile row, 8 tiles at a time straight from the
+// image's rows, padding as zero lanes (no bordered copy, no row buffers): the row step t = B^T d
+// on the columns from 2 tx, 2 tx + 8, 2 tx + 2 and 2 tx + 10, then the column step on their
+// even/odd columns (deinterleaved, so the column step's neighbours t[2tx + 2], t[2tx + 3] are
+// the even/odd vectors from 2 tx + 2). The scalar loops' arithmetic (a padding zero enters the
+// same sums).
 __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
                                                               const WinogradGeometry& g, int64_t n,
                                                               float* V) {
