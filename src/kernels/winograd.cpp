@@ -314,6 +314,9 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
       __m256i inside[4];                    // the lanes inside the image, per column offset
       for (int k = 0; k < 4; ++k) inside[k] = columns_inside(first + offsets[k], W);
       const __m256i keep = first_lanes(z.TW - tx);
+      // the first and last column these loads read inside the image (for the prefetch below)
+      const int64_t lo = std::max<int64_t>(first, 0), hi = std::min(first + offsets[3] + 7, W - 1);
+      const int64_t ahead = kPrefetchPlanes * H * W;
       for (int64_t c = 0; c < C; ++c) {
         const float* img = x + (i * C + c) * H * W;
         for (int64_t ty = 0; ty < z.TH; ++ty) {
@@ -325,8 +328,6 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
           // the same rows kPrefetchPlanes planes on (within this call's images), asked into the
           // cache: rows 0 and 1 here, 2 and 3 on the last tile row (the next tile row's 0 and 1)
           if (i * C + c + kPrefetchPlanes < n * C) {
-            const int64_t ahead = kPrefetchPlanes * H * W;
-            const int64_t lo = std::max<int64_t>(first, 0), hi = std::min(first + 17, W - 1);
             for (int r = 0; r < (ty + 1 == z.TH ? 4 : 2); ++r)
               if (rows[r] != nullptr) {
                 _mm_prefetch(reinterpret_cast<const char*>(rows[r] + ahead + lo), _MM_HINT_T0);
