@@ -71,6 +71,39 @@ TEST(Gemv, RowVectorProductIsBitIdenticalAcrossThreadCounts) {
     ASSERT_EQ(c1[static_cast<size_t>(j)], c2[static_cast<size_t>(j)]) << j;
 }
 
+// C = A^T x (trans_a, N == 1) on the AVX2 path is, per column j, one chain of fused multiply-adds
+// in k order starting from 0, C[j] or beta * C[j]: the same bits as std::fma in a plain loop
+// (the derivation of the kernel's order, so any reordering or dropped row fails). Shapes cover
+// K not a multiple of 4, a masked last vector, and more columns than one block of 2048.
+TEST(Gemv, TransposedColumnsAreOneFmaChainPerColumn) {
+  if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  force_isa(Isa::avx2);
+  for (auto [M, K] : std::vector<std::array<int64_t, 2>>{
+           {784, 256}, {7, 3}, {13, 5}, {2051, 9}, {4100, 6}, {8, 1}}) {
+    for (float beta : {0.f, 1.f, 0.5f}) {
+      const int64_t lda = M + 3;  // A: K rows of lda, C = A^T x has M entries
+      std::vector<float> A(static_cast<size_t>(K * lda)), x(static_cast<size_t>(K)),
+          C(static_cast<size_t>(M));
+      for (auto& v : A) v = dist(rng);
+      for (auto& v : x) v = dist(rng);
+      for (auto& v : C) v = dist(rng);
+      std::vector<float> want(C);
+      for (int64_t j = 0; j < M; ++j) {
+        float s = beta == 0.f ? 0.f : beta == 1.f ? want[j] : beta * want[j];
+        for (int64_t k = 0; k < K; ++k) s = std::fma(x[k], A[k * lda + j], s);
+        want[j] = s;
+      }
+      sgemm(true, false, M, 1, K, A.data(), lda, x.data(), 1, beta, C.data(), 1);
+      for (int64_t j = 0; j < M; ++j)
+        ASSERT_EQ(C[static_cast<size_t>(j)], want[static_cast<size_t>(j)])
+            << M << "x" << K << " beta " << beta << " column " << j;
+    }
+  }
+  force_isa(detected_isa());
+}
+
 #include "kernels/convert.hpp"
 
 TEST(Convert, U8ToUnitFloatIsExactDivision) {
