@@ -359,6 +359,35 @@ __attribute__((target("avx2,fma"), always_inline)) inline void dw_row_step(__m25
   c[8] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 2), c[8]);
 }
 
+// Two rows' steps at once: v0 (dy row oh, 8 columns from ow) against input rows r0 .. r0 + 2 Wq
+// and v1 (row oh + 1) against r0 + Wq .. r0 + 3 Wq. Each input vector of the rows both use is
+// loaded once for both (12 loads for 18 FMAs, where two dw_row_steps load 18). Every accumulator
+// takes v0's term, then v1's: the order of dw_row_step(v0) then dw_row_step(v1) per column, so the
+// pooled and plain paths, which both step this way, give the same bits.
+__attribute__((target("avx2,fma"), always_inline)) inline void dw_pair_step(__m256* c,
+                                                                            const float* r0,
+                                                                            int64_t Wq, __m256 v0,
+                                                                            __m256 v1, int64_t ow) {
+  c[9] = _mm256_add_ps(_mm256_add_ps(c[9], v0), v1);
+#pragma GCC unroll 3
+  for (int d = 0; d < 3; ++d) {
+    c[d] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + ow + d), c[d]);
+    const __m256 x1 = _mm256_loadu_ps(r0 + Wq + ow + d);
+    c[3 + d] = _mm256_fmadd_ps(v0, x1, c[3 + d]);
+    c[d] = _mm256_fmadd_ps(v1, x1, c[d]);
+    const __m256 x2 = _mm256_loadu_ps(r0 + 2 * Wq + ow + d);
+    c[6 + d] = _mm256_fmadd_ps(v0, x2, c[6 + d]);
+    c[3 + d] = _mm256_fmadd_ps(v1, x2, c[3 + d]);
+    c[6 + d] = _mm256_fmadd_ps(v1, _mm256_loadu_ps(r0 + 3 * Wq + ow + d), c[6 + d]);
+  }
+}
+
+// dy's 8 columns from ow of a row, through the mask on the last, partial vector.
+__attribute__((target("avx2"))) inline __m256 dy_vector(const float* d, int64_t ow, int64_t Wo,
+                                                        __m256i mask) {
+  return ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask);
+}
+
 __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
                                                        const DirectGeometry& g, int64_t n,
                                                        float* dwb, float* padded) {
@@ -372,8 +401,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
     for (int64_t i = 0; i < n; ++i) {
       if (dy.code != nullptr) {
         // Ho, Wo even: rows oh and oh + 1 of dy rebuilt in registers from the pooled gradient,
-        // 16 columns (8 windows) at a time; row oh + 1's vectors wait in dy.rows until row oh is
-        // done, so every lane sums its steps in the plain path's order (row by row)
+        // 16 columns (8 windows) at a time, both rows stepped together (dw_pair_step)
         const int64_t PW = Wo / 2;
         for (int64_t oh = 0; oh + 2 <= Ho; oh += 2) {
           const float* r = padded + i * q.size() + oh * q.Wq;
@@ -386,26 +414,28 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
               gp = where_positive(gp, load_first8(dy.relu + at + ow / 2, count));
             unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc,
                          d);
-            __m256 lo, hi;
-            interleave(a, b, lo, hi);  // row oh, columns ow .. ow + 15
-            dw_row_step(c, r, q.Wq, lo, ow);
-            if (ow + 8 < Wo) dw_row_step(c, r, q.Wq, hi, ow + 8);
-            interleave(cc, d, lo, hi);  // row oh + 1
-            _mm256_storeu_ps(dy.rows + ow, lo);
-            _mm256_storeu_ps(dy.rows + ow + 8, hi);
+            __m256 lo0, hi0, lo1, hi1;
+            interleave(a, b, lo0, hi0);   // row oh, columns ow .. ow + 15
+            interleave(cc, d, lo1, hi1);  // row oh + 1
+            dw_pair_step(c, r, q.Wq, lo0, lo1, ow);
+            if (ow + 8 < Wo) dw_pair_step(c, r, q.Wq, hi0, hi1, ow + 8);
           }
-          for (int64_t ow = 0; ow < Wo; ow += 8)
-            dw_row_step(c, r + q.Wq, q.Wq, _mm256_loadu_ps(dy.rows + ow), ow);
         }
         continue;
       }
-      for (int64_t oh = 0; oh < Ho; ++oh) {
+      int64_t oh = 0;
+      for (; oh + 2 <= Ho; oh += 2) {  // row pairs, as the pooled path steps them
+        const float* r = padded + i * q.size() + oh * q.Wq;
+        const float* d0 = dy.row(i, o, oh);
+        const float* d1 = dy.row(i, o, oh + 1);
+        for (int64_t ow = 0; ow < Wo; ow += 8)
+          dw_pair_step(c, r, q.Wq, dy_vector(d0, ow, Wo, mask), dy_vector(d1, ow, Wo, mask), ow);
+      }
+      if (oh < Ho) {
         const float* r = padded + i * q.size() + oh * q.Wq;
         const float* d = dy.row(i, o, oh);
         for (int64_t ow = 0; ow < Wo; ow += 8)
-          dw_row_step(c, r, q.Wq,
-                      ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask),
-                      ow);
+          dw_row_step(c, r, q.Wq, dy_vector(d, ow, Wo, mask), ow);
       }
     }
     for (int k = 0; k < 10; ++k) dwb[10 * o + k] = lane_sum(c[k]);
@@ -454,15 +484,16 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
                                      int64_t n, float* dwb, float* scratch,
                                      const std::uint8_t* pool_code, const float* relu_out) {
-  // rows: [2][Wo] (+16): the plain path's row pair, or the AVX2 path's row oh + 1 (round16(Wo))
+  // rows: [2][Wo], the plain loops' row pair when pooled (AVX2 rebuilds its rows in registers)
+  const bool avx2 = active_isa() != Isa::generic;
   const Grads d{dy,
                 pool_code,
-                pool_code != nullptr ? row_buffer(2 * g.Wo() + 16) : nullptr,
+                pool_code != nullptr && !avx2 ? row_buffer(2 * g.Wo()) : nullptr,
                 g.O,
                 g.Ho(),
                 g.Wo(),
                 pool_code != nullptr ? relu_out : nullptr};
-  if (active_isa() != Isa::generic) {
+  if (avx2) {
     backward_avx2(x, d, g, n, dwb, scratch);
   } else {
     backward_generic(x, d, g, n, dwb, scratch);
