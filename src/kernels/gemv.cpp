@@ -66,13 +66,13 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* a, 
 }
 
 // y[j] for j < n: y0 + sum over k < K of x[k] * A[k * lda + j], y0 = 0, y[j] or beta * y[j] as
-// beta is 0, 1 or other. Each column is one fma chain in k order (K axpy passes give the same),
+// beta is 0, 1 or other. Each column is one fma chain in k order (as K axpy_avx2 passes),
 // kept in y itself: A is read along its rows, four rows a step, with one load and one store of y
 // per vector and step (y's block stays in L1), so the hardware prefetcher can follow A. The order
 // this replaced (a block of columns in registers across all of K, A read down its columns) took
 // 29-39 us where this takes 20-26 on a 256 x 784 batch just written (AMD EPYC, medians of 400
-// calls, four runs). Columns go in blocks of kColumnBlock, so that a wide y still fits L1; a
-// block's last vector stops at its end through a lane mask.
+// calls, four runs). Columns go in blocks of kColumnBlock, so that a wide y still fits L1; where
+// n is not a multiple of 8, the last block's last vector stops at n through a lane mask.
 constexpr int64_t kColumnBlock = 2048;
 
 // kRows rows of A from a, times their factors x[0 .. kRows), into y[0, n): whole vectors, then a
