@@ -52,11 +52,13 @@ TEST(Gemv, MatchesReferenceForOneRowOrColumn) {
 
 // A row vector times a matrix (C = a B, M == 1) splits C's columns over the threads; each
 // column is the same chain of fused multiply-adds wherever its chunk starts, so 1 and 2 threads
-// give the same bits (203 columns: whole 8-column vectors and a masked last one).
+// give the same bits (1203 columns: whole 8-column vectors and a masked last one; 842,100
+// multiply-adds, enough for gemv.cpp's kMinChunkWork to split them over two threads, the chunks
+// meeting inside a vector).
 TEST(Gemv, RowVectorProductIsBitIdenticalAcrossThreadCounts) {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  const int64_t N = 203, K = 700;
+  const int64_t N = 1203, K = 700;
   std::vector<float> a(K), B(static_cast<size_t>(K * N));
   for (auto& v : a) v = dist(rng);
   for (auto& v : B) v = dist(rng);
