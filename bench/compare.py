@@ -57,10 +57,11 @@ def main():
               f"{e['accuracy']:>9.4f} {t['accuracy'] if t else float('nan'):>9.4f} {e['peak_rss_mb']:>9.1f}")
     if torch is None:
         print("(PyTorch is not installed: apt-get install python3-torch for the right-hand columns)")
-    elif min(t.get("matmul_gflops", float("inf")) for t in torch.values()) < 15:
-        blas = min(t["matmul_gflops"] for t in torch.values() if "matmul_gflops" in t)
-        print(f"(PyTorch's matmul ran at {blas:.1f} GFLOP/s: it links the reference BLAS, so its times are "
-              "not a fair comparison; apt-get install libopenblas0-pthread and run again)")
+    else:
+        slow = next((t for t in torch.values() if t.get("slow_blas")), None)
+        if slow is not None:
+            print(f"(PyTorch's matmul ran at {slow['matmul_gflops']:.1f} GFLOP/s: it links the reference BLAS, so "
+                  "its times are not a fair comparison; apt-get install libopenblas0-pthread and run again)")
 
 
 if __name__ == "__main__":
