@@ -112,6 +112,29 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
   if (count > 8) _mm256_maskstore_ps(dst + 8, first_lanes(count - 8), hi);
 }
 
+// The first `count` (0..8) floats of v stored at dst by 4-, 2- and 1-float pieces (a masked store
+// is slow on AMD CPUs).
+__attribute__((target("avx2"))) inline void store_part(float* dst, __m256 v, int64_t count) {
+  if (count >= 8) {
+    _mm256_storeu_ps(dst, v);
+    return;
+  }
+  __m128 part = _mm256_castps256_ps128(v);
+  if (count >= 4) {
+    _mm_storeu_ps(dst, part);
+    dst += 4;
+    count -= 4;
+    part = _mm256_extractf128_ps(v, 1);
+  }
+  if (count >= 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
+    dst += 2;
+    count -= 2;
+    part = _mm_movehl_ps(part, part);
+  }
+  if (count >= 1) _mm_store_ss(dst, part);
+}
+
 // The output transform of one tile row: 16 rows of products, position p's at m + p ps (readable
 // 8 floats past TW), y0 and y1 (null when past Ho) the two output rows, clipped to Wo; the scalar
 // loop's arithmetic.
@@ -144,12 +167,14 @@ __attribute__((target("avx2,fma"))) void output_row_avx2(
       const __m256 mx =
           relu ? relu_pool4_avx2(v[0], v[1], v[2], v[3], k) : pool4_avx2(v[0], v[1], v[2], v[3], k);
       const int64_t tiles = TW - tx;  // whole vectors where the floats past are written later
-      if (tiles >= 8 || pooled + tx + 8 <= pooled_end) {
+      const bool whole = tiles >= 8 || pooled + tx + 8 <= pooled_end;
+      if (whole) {
         _mm256_storeu_ps(pooled + tx, mx);
       } else {
         _mm256_maskstore_ps(pooled + tx, first_lanes(tiles), mx);
       }
-      store_codes(k, static_cast<int>(std::min<int64_t>(8, tiles)), code + tx);
+      // all 8 codes where the pooled output is stored whole (the codes lie as it does)
+      store_codes(k, whole ? 8 : static_cast<int>(tiles), code + tx);
       continue;
     }
     const __m256 y01 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(a[1], a[2]), a[3]), b);
@@ -183,13 +208,13 @@ __attribute__((target("avx2"))) inline void load_first(const float* src, int64_t
 }
 
 // The gradient output transform of one tile row: g0, g1 (null when past Ho) the rows of dy,
-// Wo wide, into m[16] rows of TW; the scalar loop's arithmetic.
+// Wo wide, into 16 rows of TW, position p's at m + p ps; the scalar loop's arithmetic.
 // Pooled (pooled not null; Ho and Wo even): the tile row's gradient comes from the pooled
 // gradient pooled[tx] and codes code[tx] instead (end: as for g0, for the pooled gradient), and
 // with relu (the pooled, relu'd output at the same places) only where relu[tx] > 0.
 __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
     const float* g0, const float* g1, int64_t TW, int64_t Wo, const float* end, int64_t room,
-    float* const* m, const float* pooled = nullptr, const std::uint8_t* code = nullptr,
+    float* m, int64_t ps, const float* pooled = nullptr, const std::uint8_t* code = nullptr,
     const float* relu = nullptr) {
   for (int64_t tx = 0; tx < TW; tx += 8) {
     const int64_t count = Wo - 2 * tx;
@@ -205,8 +230,10 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
                                  : _mm256_maskload_ps(relu + tx, first_lanes(tiles));
         gp = where_positive(gp, out);
       }
-      unpool4_avx2(gp, load_codes(code + tx, static_cast<int>(std::min<int64_t>(8, tiles))), d00,
-                   d01, d10, d11);
+      // all 8 codes where the gradient is read whole (the codes lie as it does; the lanes past
+      // TW unpool a zero)
+      unpool4_avx2(gp, load_codes(code + tx, whole ? 8 : static_cast<int>(tiles)), d00, d01, d10,
+                   d11);
     } else {
       load_first(g0 + 2 * tx, count, end, d00, d01);
       if (g1 != nullptr) load_first(g1 + 2 * tx, count, end, d10, d11);
@@ -217,15 +244,15 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
                             {_mm256_sub_ps(d00, d10), _mm256_sub_ps(d01, d11)},
                             {_mm256_sub_ps(zero, d10), _mm256_sub_ps(zero, d11)}};
     const bool full = tx + 8 <= room;
-    const __m256i k = first_lanes(TW - tx);
     for (int q = 0; q < 4; ++q) {
       const __m256 out[4] = {r[q][0], _mm256_add_ps(r[q][0], r[q][1]),
                              _mm256_sub_ps(r[q][0], r[q][1]), _mm256_sub_ps(zero, r[q][1])};
       for (int j = 0; j < 4; ++j) {
+        float* dst = m + (4 * q + j) * ps + tx;
         if (full) {
-          _mm256_storeu_ps(m[4 * q + j] + tx, out[j]);
+          _mm256_storeu_ps(dst, out[j]);
         } else {
-          _mm256_maskstore_ps(m[4 * q + j] + tx, k, out[j]);
+          store_part(dst, out[j], TW - tx);
         }
       }
     }
@@ -295,6 +322,10 @@ __attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int6
 // ahead all gave 0.8-0.9 ms.
 constexpr int64_t kPrefetchPlanes = 2;
 
+// The row step of B^T d, row r = d[kStepRows[r][0]] -/+ d[kStepRows[r][1]] (+ for r == 1 only):
+// d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+constexpr int kStepRows[4][2] = {{0, 2}, {1, 2}, {2, 1}, {1, 3}};
+
 // V for images [0, n) (AVX2): per channel and tile row, 8 tiles at a time straight from the
 // image's rows, padding as zero lanes (no bordered copy, no row buffers): the row step t = B^T d
 // on the columns from 2 tx, 2 tx + 8, 2 tx + 2 and 2 tx + 10, then the column step on their
@@ -335,29 +366,29 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
               }
           }
           const int64_t col = i * z.tiles + ty * z.TW;
-          // the row step at padded columns 2 tx + offsets[k]: t0..t3 = d0 - d2, d1 + d2,
-          // d2 - d1, d1 - d3
-          __m256 t[4][4];  // [column offset 0, 8, 2, 10][row of the step]
-          for (int k = 0; k < 4; ++k) {
-            const int64_t at = first + offsets[k];
-            const __m256 d0 = load_inside(rows[0], at, inside[k]);
-            const __m256 d1 = load_inside(rows[1], at, inside[k]);
-            const __m256 d2 = load_inside(rows[2], at, inside[k]);
-            const __m256 d3 = load_inside(rows[3], at, inside[k]);
-            t[k][0] = _mm256_sub_ps(d0, d2);
-            t[k][1] = _mm256_add_ps(d1, d2);
-            t[k][2] = _mm256_sub_ps(d2, d1);
-            t[k][3] = _mm256_sub_ps(d1, d3);
-          }
           // whole vectors where the floats past TW are written later (the next tile row's
           // first, with one vector a row; the tile rows of each group of 8 columns in turn run
           // one after another) or are padding
           const bool whole = tx + 8 <= z.TW || (z.TW <= 8 && tx + 8 <= T - col);
           float* dst = V + c * T + col + tx;  // position 4 r + j at dst + (4 r + j) CT
+          // opaque from here: else GCC keeps 16 running pointers, one per position, across tile
+          // rows, and with too few registers for them adds to each on the stack every row
+          asm("" : "+r"(dst));
+          // one row r of the row step at a time (all 16 of its vectors at once spill registers):
+          // t_r at padded columns 2 tx + offsets[k], t0..t3 = d0 - d2, d1 + d2, d2 - d1, d1 - d3
           for (int r = 0; r < 4; ++r) {
+            const float* ra = rows[kStepRows[r][0]];
+            const float* rb = rows[kStepRows[r][1]];
+            __m256 t[4];  // [column offset 0, 8, 2, 10]
+            for (int k = 0; k < 4; ++k) {
+              const int64_t at = first + offsets[k];
+              const __m256 a = load_inside(ra, at, inside[k]);
+              const __m256 b = load_inside(rb, at, inside[k]);
+              t[k] = r == 1 ? _mm256_add_ps(a, b) : _mm256_sub_ps(a, b);
+            }
             __m256 e0, o0, e1, o1;
-            deinterleave(t[0][r], t[1][r], e0, o0);
-            deinterleave(t[2][r], t[3][r], e1, o1);
+            deinterleave(t[0], t[1], e0, o0);
+            deinterleave(t[2], t[3], e1, o1);
             const __m256 v[4] = {_mm256_sub_ps(e0, e1), _mm256_add_ps(o0, e1),
                                  _mm256_sub_ps(e1, o0), _mm256_sub_ps(o0, o1)};
             for (int j = 0; j < 4; ++j, dst += CT) {
@@ -445,6 +476,15 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
     for (int64_t o = 0; o < O; ++o) {
       const float b = bias != nullptr ? bias[o] : 0.0f;
       float* out = y + (i * O + o) * plane_size;
+      if constexpr (kVec) {
+        if (pooled) {  // pooled in registers, a tile per lane: the plane's tiles, its TH TW
+                       // pooled outputs and M's columns alike, as one row
+          const int64_t at = (i * O + o) * plane_size;
+          output_row_avx2(M + o * T + i * z.tiles, O * T, b, plane_size, z.Wo, nullptr, nullptr,
+                          nullptr, y + at, code + at, y_end, relu);
+          continue;
+        }
+      }
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
         float* __restrict y0 = pooled ? rows : out + 2 * ty * z.Wo;
@@ -452,13 +492,9 @@ inline void output_transform(const float* M, const float* bias, const WinogradGe
         const bool row1 = 2 * ty + 1 < z.Ho;
         const int64_t full = z.Wo / 2;  // tiles whose two columns both exist
         if constexpr (kVec) {
-          if (pooled) {  // pooled in registers, a tile per lane
-            const int64_t at = (i * O + o) * plane_size + ty * z.TW;
-            output_row_avx2(M + o * T + col, O * T, b, z.TW, z.Wo, nullptr, nullptr, nullptr,
-                            y + at, code + at, y_end, relu);
-            continue;
-          }
-          output_row_avx2(M + o * T + col, O * T, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
+          const float* m0 = M + o * T + col;  // position p's row at m0 + p O T
+          asm("" : "+r"(m0));  // opaque: no running pointer per position (see grad_output)
+          output_row_avx2(m0, O * T, b, z.TW, z.Wo, y0, row1 ? y1 : nullptr, y_end);
         } else {
           const float* m[16];
           for (int p = 0; p < 16; ++p) m[p] = M + (p * O + o) * T + col;
@@ -506,19 +542,24 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
   for (int64_t i = 0; i < n; ++i)
     for (int64_t o = 0; o < O; ++o) {
       const float* plane = dy + (i * O + o) * plane_size;
+      if constexpr (kVec) {
+        if (pooled) {  // unpooled in registers, a tile per lane: the plane's tiles, its TH TW
+                       // pooled gradients and M's columns alike, as one row
+          const int64_t col = i * z.tiles, at = (i * O + o) * plane_size;
+          grad_output_row_avx2(nullptr, nullptr, plane_size, z.Wo, dy_end, T - col,
+                               dM + o * T + col, O * T, dy + at, code + at,
+                               relu != nullptr ? relu + at : nullptr);
+          continue;
+        }
+      }
       for (int64_t ty = 0; ty < z.TH; ++ty) {
         const int64_t col = i * z.tiles + ty * z.TW;
-        float* m[16];
-        for (int p = 0; p < 16; ++p) m[p] = dM + (p * O + o) * T + col;
+        float* m0 = dM + o * T + col;  // position p's row at m0 + p O T
+        // opaque from here: else GCC keeps 16 running pointers, one per position, across tile
+        // rows, and with too few registers for them adds to each on the stack every row
+        asm("" : "+r"(m0));
         const float* g0 = plane + 2 * ty * z.Wo;
         const int64_t at = (i * O + o) * plane_size + ty * z.TW;
-        if constexpr (kVec) {
-          if (pooled) {  // unpooled in registers, a tile per lane
-            grad_output_row_avx2(nullptr, nullptr, z.TW, z.Wo, dy_end, T - col, m, dy + at,
-                                 code + at, relu != nullptr ? relu + at : nullptr);
-            continue;
-          }
-        }
         if (pooled) {
           const float* gp = dy + at;
           if (relu != nullptr) {
@@ -532,9 +573,11 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
         const float* g1 = g0 + z.Wo;
         const bool row1 = 2 * ty + 1 < z.Ho;
         if constexpr (kVec) {
-          grad_output_row_avx2(g0, row1 ? g1 : nullptr, z.TW, z.Wo, dy_end, T - col, m);
+          grad_output_row_avx2(g0, row1 ? g1 : nullptr, z.TW, z.Wo, dy_end, T - col, m0, O * T);
           continue;
         }
+        float* m[16];
+        for (int p = 0; p < 16; ++p) m[p] = m0 + p * O * T;
         for (int64_t tx = 0; tx < z.TW; ++tx) {
           const float d00 = g0[2 * tx], d01 = tx < full ? g0[2 * tx + 1] : 0.0f;
           const float d10 = row1 ? g1[2 * tx] : 0.0f;
