@@ -840,7 +840,11 @@ inline void backward_body(const float* x, const float* u, const float* dy,
   if (du != nullptr) {
     input_transform<kSmall>(x, g, n, s);
     clear_pad_columns<kSmall>(s.V, 16 * C, T);
-    for (int p = 0; p < 16; ++p) {
+  }
+  // position by position, du[p] (from V[p]) and then dV[p] (into V[p]'s place), both from dM[p]
+  // while it is in the cache
+  for (int p = 0; p < 16; ++p) {
+    if (du != nullptr) {
       if constexpr (kSmall) {
         small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate,
                       s.vt);
@@ -849,9 +853,7 @@ inline void backward_body(const float* x, const float* u, const float* dy,
               accumulate ? 1.0f : 0.0f, du + p * O * C, C);
       }
     }
-  }
-  if (dx != nullptr) {
-    for (int p = 0; p < 16; ++p) {  // dV, into V's place
+    if (dx != nullptr) {
       if constexpr (kSmall) {
         small_gemm_nn(C, ld, O, u + p * O * C, 1, C, s.M + p * O * ld, s.V + p * C * ld);
       } else {
@@ -859,6 +861,8 @@ inline void backward_body(const float* x, const float* u, const float* dy,
               ld);
       }
     }
+  }
+  if (dx != nullptr) {
     grad_input_transform<kSmall>(s.V, g, n, s, dx);
   }
 }
