@@ -36,6 +36,27 @@ __attribute__((target("avx2"))) inline void zero_row(float* dst, int64_t n) {
   _mm256_storeu_ps(dst + n - 8, _mm256_setzero_ps());
 }
 
+// The first `count` (<= 8) floats of v at dst: one whole store when count is 8, else pieces of
+// 4, 2 and 1 (a masked store is slow on AMD CPUs).
+__attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, int64_t count) {
+  if (count >= 8) {
+    _mm256_storeu_ps(dst, v);
+    return;
+  }
+  __m128 q = _mm256_castps256_ps128(v);
+  if (count & 4) {
+    _mm_storeu_ps(dst, q);
+    dst += 4;
+    q = _mm256_extractf128_ps(v, 1);
+  }
+  if (count & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
+    dst += 2;
+    q = _mm_movehl_ps(q, q);
+  }
+  if (count & 1) _mm_store_ss(dst, q);
+}
+
 // ReLU's rule lane by lane: v where of > 0, else 0 (a NaN in `of` gives 0). where_positive(v, v)
 // is relu(v) as ember::relu computes it; where_positive(g, out) is its backward.
 __attribute__((target("avx2"))) inline __m256 where_positive(__m256 v, __m256 of) {

@@ -211,27 +211,6 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
   }
 }
 
-// The first `count` (<= 8) floats of v at dst: one whole store when count is 8, else pieces of
-// 4, 2 and 1 (a masked store is slow on AMD CPUs).
-__attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, int64_t count) {
-  if (count >= 8) {
-    _mm256_storeu_ps(dst, v);
-    return;
-  }
-  __m128 q = _mm256_castps256_ps128(v);
-  if (count & 4) {
-    _mm_storeu_ps(dst, q);
-    dst += 4;
-    q = _mm256_extractf128_ps(v, 1);
-  }
-  if (count & 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst), q);
-    dst += 2;
-    q = _mm_movehl_ps(q, q);
-  }
-  if (count & 1) _mm_store_ss(dst, q);
-}
-
 // The first `count` (< 4) floats at src, the rest 0.
 __attribute__((target("avx2"))) inline __m128 load_first3(const float* src, int64_t count) {
   const __m128 two = (count & 2) != 0

@@ -10,7 +10,9 @@
 //    M[p] = u[p] V[p] by 4 rows x 24 columns of register-blocked FMAs, dV[p] = u[p]^T dM[p] the
 //    same with u read transposed, du[p] = dM[p] V[p]^T by 4 x 3 blocks of 8-lane dot products.
 //    Partial last vectors are stored whole where the floats past them are written again later
-//    (masked stores are slow on AMD CPUs), else through a mask.
+//    (masked stores are slow on AMD CPUs), else through a mask or, for the products' rows, in
+//    pieces of 4, 2 and 1 floats. The pooled transforms take a plane's tiles as one row: tile t
+//    of the plane is column i tiles + t of V and M and element t of the pooled plane.
 //  - plain: scalar column steps and sgemm products, kept as the reference the tests compare the
 //    AVX2 path against.
 #include "kernels/winograd.hpp"
@@ -110,29 +112,6 @@ __attribute__((target("avx2"))) inline void store_first(float* dst, __m256 lo, _
   }
   _mm256_maskstore_ps(dst, first_lanes(count), lo);
   if (count > 8) _mm256_maskstore_ps(dst + 8, first_lanes(count - 8), hi);
-}
-
-// The first `count` (0..8) floats of v stored at dst by 4-, 2- and 1-float pieces (a masked store
-// is slow on AMD CPUs).
-__attribute__((target("avx2"))) inline void store_part(float* dst, __m256 v, int64_t count) {
-  if (count >= 8) {
-    _mm256_storeu_ps(dst, v);
-    return;
-  }
-  __m128 part = _mm256_castps256_ps128(v);
-  if (count >= 4) {
-    _mm_storeu_ps(dst, part);
-    dst += 4;
-    count -= 4;
-    part = _mm256_extractf128_ps(v, 1);
-  }
-  if (count >= 2) {
-    _mm_storel_pi(reinterpret_cast<__m64*>(dst), part);
-    dst += 2;
-    count -= 2;
-    part = _mm_movehl_ps(part, part);
-  }
-  if (count >= 1) _mm_store_ss(dst, part);
 }
 
 // The output transform of one tile row: 16 rows of products, position p's at m + p ps (readable
@@ -252,7 +231,7 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
         if (full) {
           _mm256_storeu_ps(dst, out[j]);
         } else {
-          store_part(dst, out[j], TW - tx);
+          store_first8(dst, out[j], TW - tx);
         }
       }
     }
