@@ -575,6 +575,75 @@ inline void grad_output_transform(const float* dy, const WinogradGeometry& g, in
     }
 }
 
+// Plane row r (padded coordinates; its even and odd columns) into row r - ph of the image out,
+// when that is a row of it, through `joined` (16 floats).
+__attribute__((target("avx2"))) inline void write_plane_row(int64_t r, __m256 even, __m256 odd,
+                                                            const WinogradGeometry& g, float* out,
+                                                            float* joined) {
+  const int64_t h = r - g.ph;
+  if (h < 0 || h >= g.H) return;
+  __m256 lo, hi;
+  interleave(even, odd, lo, hi);
+  _mm256_storeu_ps(joined, lo);
+  _mm256_storeu_ps(joined + 8, hi);
+  copy_row(out + h * g.W, joined + g.pw, g.W);
+}
+
+// dx for images [0, n) when a tile row's plane columns fit one vector each for the even and the
+// odd ones (TW <= 7; AVX2). Per channel and tile row, the column step of its 4 rows k as even and
+// odd plane columns (lane tx: columns 2 tx and 2 tx + 1, lane TW the last tile's c2, c3), the
+// row step in registers, the two plane rows this tile row shares with the next carried to it,
+// and each plane row, once it has both tile rows' terms, joined and written out cropped to the
+// image. No plane to clear, add into and copy out, no rows through memory; the same operations
+// as grad_input_transform_avx2, in the same order, on each value.
+__attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(
+    const float* dV, const WinogradGeometry& g, int64_t n, const Scratch& s, float* dx) {
+  const Sizes z(g);
+  const int64_t T = row_stride(n * z.tiles), C = g.C, CT = C * T;
+  const __m256 keep = _mm256_castsi256_ps(first_lanes(z.TW));        // lanes of tiles
+  const __m256 past_first = _mm256_castsi256_ps(_mm256_cmpgt_epi32(  // lanes 1..7
+      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_setzero_si256()));
+  const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);  // lane l from lane l - 1
+  const __m256 zero = _mm256_setzero_ps();
+  float* joined = s.rows;  // one plane row, 16 floats
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      float* out = dx + (i * C + c) * g.H * g.W;
+      __m256 p0e = zero, p0o = zero, p1e = zero, p1o = zero;  // plane rows 2 ty, 2 ty + 1
+      for (int64_t ty = 0; ty < z.TH; ++ty) {
+        const float* v = dV + c * T + i * z.tiles + ty * z.TW;  // position p's at v + p CT
+        __m256 qe[4], qo[4];  // row k of the tile row after the column step: even, odd columns
+        for (int k = 0; k < 4; ++k) {
+          const float* vk = v + 4 * k * CT;
+          const __m256 a = _mm256_and_ps(_mm256_loadu_ps(vk), keep);
+          const __m256 b = _mm256_and_ps(_mm256_loadu_ps(vk + CT), keep);
+          const __m256 cc = _mm256_and_ps(_mm256_loadu_ps(vk + 2 * CT), keep);
+          const __m256 d = _mm256_and_ps(_mm256_loadu_ps(vk + 3 * CT), keep);
+          const __m256 c1 = _mm256_add_ps(_mm256_sub_ps(b, cc), d);
+          const __m256 c2 = _mm256_add_ps(_mm256_add_ps(_mm256_sub_ps(zero, a), b), cc);
+          const __m256 c3 = _mm256_sub_ps(zero, d);
+          // even column 2 tx: c0(tx) + c2(tx - 1); odd: c1(tx) + c3(tx - 1)
+          qe[k] = _mm256_add_ps(a, _mm256_and_ps(_mm256_permutevar8x32_ps(c2, up), past_first));
+          qo[k] = _mm256_add_ps(c1, _mm256_and_ps(_mm256_permutevar8x32_ps(c3, up), past_first));
+        }
+        // row step: [q0, q1 - q2 + q3, -q0 + q1 + q2, -q3] added at rows 2 ty .. 2 ty + 3
+        p0e = _mm256_add_ps(p0e, qe[0]);
+        p0o = _mm256_add_ps(p0o, qo[0]);
+        p1e = _mm256_add_ps(p1e, _mm256_add_ps(_mm256_sub_ps(qe[1], qe[2]), qe[3]));
+        p1o = _mm256_add_ps(p1o, _mm256_add_ps(_mm256_sub_ps(qo[1], qo[2]), qo[3]));
+        const __m256 p2e = _mm256_add_ps(zero, _mm256_add_ps(_mm256_sub_ps(qe[1], qe[0]), qe[2]));
+        const __m256 p2o = _mm256_add_ps(zero, _mm256_add_ps(_mm256_sub_ps(qo[1], qo[0]), qo[2]));
+        const __m256 p3e = _mm256_sub_ps(zero, qe[3]), p3o = _mm256_sub_ps(zero, qo[3]);
+        // rows 2 ty and 2 ty + 1 have all their terms
+        write_plane_row(2 * ty, p0e, p0o, g, out, joined);
+        write_plane_row(2 * ty + 1, p1e, p1o, g, out, joined);
+        p0e = p2e, p0o = p2o, p1e = p3e, p1o = p3o;
+      }
+      write_plane_row(2 * z.TH, p0e, p0o, g, out, joined);
+      write_plane_row(2 * z.TH + 1, p1e, p1o, g, out, joined);
+    }
+}
+
 // dx for images [0, n) (AVX2; grad_input_transform has the plain loops): the column step by
 // grad_input_columns_avx2 (whole vectors; every float of q's rows up to Ws defined), the row step
 // on whole vectors of the plane's rows (Ws apart; the columns past Wp are never read out), the
@@ -630,7 +699,11 @@ template <bool kVec>
 inline void grad_input_transform(const float* dV, const WinogradGeometry& g, int64_t n,
                                  const Scratch& s, float* dx) {
   if constexpr (kVec) {
-    grad_input_transform_avx2(dV, g, n, s, dx);
+    if (g.TW() <= 7) {
+      grad_input_transform_narrow_avx2(dV, g, n, s, dx);
+    } else {
+      grad_input_transform_avx2(dV, g, n, s, dx);
+    }
     return;
   }
   const Sizes z(g);
