@@ -383,6 +383,91 @@ __attribute__((target("avx2,fma"))) void input_transform_avx2(const float* x,
     }
 }
 
+// One padded row (padded columns 0 .. 15 from image column -pw; null: a padding row) split into
+// its even and odd columns, and those from the next even and odd column on (lane 7 a copy).
+struct SplitRow {
+  __m256 e, o, e1, o1;
+};
+__attribute__((target("avx2"))) inline SplitRow split_row(const float* row, int64_t first,
+                                                          __m256i inside_lo, __m256i inside_hi) {
+  SplitRow r;
+  if (row == nullptr) {
+    r.e = r.o = r.e1 = r.o1 = _mm256_setzero_ps();
+    return r;
+  }
+  deinterleave(load_inside(row, first, inside_lo), load_inside(row, first + 8, inside_hi), r.e,
+               r.o);
+  const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+  r.e1 = _mm256_permutevar8x32_ps(r.e, next);
+  r.o1 = _mm256_permutevar8x32_ps(r.o, next);
+  return r;
+}
+
+// u + w or u - w: one step row's operation.
+__attribute__((target("avx2"))) inline __m256 row_step(bool add, __m256 u, __m256 w) {
+  return add ? _mm256_add_ps(u, w) : _mm256_sub_ps(u, w);
+}
+
+// V for images [0, n) when a padded row is at most 16 columns (TW <= 7; AVX2): each padded row
+// loaded and split into even and odd columns once, for both tile rows that read it, then per
+// tile row the row step on the split rows and the column step, input_transform_avx2's
+// arithmetic on each value (a permutation of the columns first changes no sum).
+__attribute__((target("avx2,fma"))) void input_transform_narrow_avx2(const float* x,
+                                                                     const WinogradGeometry& g,
+                                                                     int64_t n, float* V) {
+  const Sizes z(g);
+  const int64_t T = row_stride(n * z.tiles), C = g.C, H = g.H, W = g.W, CT = C * T;
+  const int64_t first = -g.pw;  // image column of padded column 0
+  const __m256i inside_lo = columns_inside(first, W), inside_hi = columns_inside(first + 8, W);
+  const __m256i keep = first_lanes(z.TW);
+  const int64_t plane = H * W;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* img = x + (i * C + c) * plane;
+      // the plane kPrefetchPlanes on (within this call's images), asked into the cache
+      if (i * C + c + kPrefetchPlanes < n * C)
+        for (int64_t k = 0; k < plane; k += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(img + kPrefetchPlanes * plane + k),
+                       _MM_HINT_T0);
+      const auto image_row = [&](int64_t r) {  // padded row r's image row, or null
+        const int64_t h = r - g.ph;
+        return h >= 0 && h < H ? img + h * W : nullptr;
+      };
+      SplitRow d[4];  // padded rows 2 ty .. 2 ty + 3
+      d[0] = split_row(image_row(0), first, inside_lo, inside_hi);
+      d[1] = split_row(image_row(1), first, inside_lo, inside_hi);
+      for (int64_t ty = 0; ty < z.TH; ++ty) {
+        d[2] = split_row(image_row(2 * ty + 2), first, inside_lo, inside_hi);
+        d[3] = split_row(image_row(2 * ty + 3), first, inside_lo, inside_hi);
+        const int64_t col = i * z.tiles + ty * z.TW;
+        // whole vectors where the floats past TW are written later or are padding (as
+        // input_transform_avx2)
+        const bool whole = col + 8 <= T;
+        float* dst = V + c * T + col;  // position 4 r + j at dst + (4 r + j) CT
+        asm("" : "+r"(dst));           // opaque: no running pointer per position
+        for (int r = 0; r < 4; ++r) {
+          const SplitRow& a = d[kStepRows[r][0]];
+          const SplitRow& b = d[kStepRows[r][1]];
+          const bool add = r == 1;
+          const __m256 e0 = row_step(add, a.e, b.e), o0 = row_step(add, a.o, b.o);
+          const __m256 e1 = row_step(add, a.e1, b.e1), o1 = row_step(add, a.o1, b.o1);
+          const __m256 v[4] = {_mm256_sub_ps(e0, e1), _mm256_add_ps(o0, e1), _mm256_sub_ps(e1, o0),
+                               _mm256_sub_ps(o0, o1)};
+          for (int j = 0; j < 4; ++j) {
+            float* to = dst + (4 * r + j) * CT;
+            if (whole) {
+              _mm256_storeu_ps(to, v[j]);
+            } else {
+              _mm256_maskstore_ps(to, keep, v[j]);
+            }
+          }
+        }
+        d[0] = d[2];
+        d[1] = d[3];
+      }
+    }
+}
+
 // V for images [0, n): per channel, the image in a zero-bordered plane, then per tile row
 // t = B^T d on whole rows, then the column step on even/odd columns. (AVX2:
 // input_transform_avx2.)
@@ -390,7 +475,11 @@ template <bool kVec>
 inline void input_transform(const float* x, const WinogradGeometry& g, int64_t n,
                             const Scratch& s) {
   if constexpr (kVec) {
-    input_transform_avx2(x, g, n, s.V);
+    if (g.TW() <= 7) {
+      input_transform_narrow_avx2(x, g, n, s.V);
+    } else {
+      input_transform_avx2(x, g, n, s.V);
+    }
     return;
   }
   const Sizes z(g);
