@@ -372,6 +372,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
                                                        float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
+  const int64_t pooled_size = n * O * (Ho / 2) * (Wo / 2);  // the pooled gradient's floats
   pad_images<true>(x, g, n, padded);
   const __m256i mask = first_lanes(Wo % 8);
   for (int64_t o = 0; o < O; ++o) {
@@ -388,11 +389,17 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
           for (int64_t ow = 0; ow < Wo; ow += 16) {
             const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
             __m256 a, b, cc, d;  // each window's gradient to the element its code names
-            __m256 gp = load_first8(dy.dy + at + ow / 2, count);
+            // a partial group read whole where the call's pooled gradient goes on (its relu and
+            // codes lie alike), the lanes past it cleared (they unpool a zero)
+            const bool whole = count == 8 || at + ow / 2 + 8 <= pooled_size;
+            __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(dy.dy + at + ow / 2),
+                                              _mm256_castsi256_ps(first_lanes(count)))
+                              : load_first8(dy.dy + at + ow / 2, count);
             if (dy.relu != nullptr)  // ReLU's backward: where(out > 0, g, 0)
-              gp = where_positive(gp, load_first8(dy.relu + at + ow / 2, count));
-            unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, static_cast<int>(count)), a, b, cc,
-                         d);
+              gp = where_positive(gp, whole ? _mm256_loadu_ps(dy.relu + at + ow / 2)
+                                            : load_first8(dy.relu + at + ow / 2, count));
+            unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, whole ? 8 : static_cast<int>(count)),
+                         a, b, cc, d);
             __m256 lo0, hi0, lo1, hi1;
             interleave(a, b, lo0, hi0);   // row oh, columns ow .. ow + 15
             interleave(cc, d, lo1, hi1);  // row oh + 1
