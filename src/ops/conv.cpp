@@ -242,14 +242,22 @@ kernels::WinogradGeometry winograd_geometry(const ConvShape& s) {
   return {s.g.C, s.O, s.g.H, s.g.W, s.g.ph, s.g.pw};
 }
 
-// Images per Winograd call: its tiles' transforms (about 300 KB for the MNIST CNN's second
-// layer) stay in L2.
-constexpr int64_t kWinogradImages = 2;
+// Images per Winograd call: 2, or 3 where a call's tile columns would otherwise not fill the
+// products' 24-column blocks (fewer than 48) and three images' transforms still fit the
+// scratch budget (in L2: the MNIST CNN's second layer takes about 300 KB for two). Fixed by the
+// layer's shape, never by the thread count.
+constexpr int64_t kWinogradScratchBudget = 400 * 1024;
+int64_t winograd_call_images(const ConvShape& s) {
+  const int64_t tiles = ((s.g.Ho + 1) / 2) * ((s.g.Wo + 1) / 2);
+  const int64_t bytes_per_image = 16 * (s.g.C + s.O) * tiles * static_cast<int64_t>(sizeof(float));
+  return 2 * tiles < 48 && 3 * bytes_per_image <= kWinogradScratchBudget ? 3 : 2;
+}
 
 // Images per backward block, whose transformed-weight gradient is one partial sum: fixed by the
 // batch size, never by the thread count.
 int64_t winograd_block_images(const ConvShape& s) {
-  return std::max<int64_t>(kWinogradImages, (s.N + 31) / 32 / kWinogradImages * kWinogradImages);
+  const int64_t k = winograd_call_images(s);
+  return std::max<int64_t>(k, (s.N + 31) / 32 / k * k);
 }
 
 // x: [N, C, H, W], w: [O, C, 3, 3], bias: [O] or null -> y: [N, O, Ho, Wo]; with code, the 2x2
@@ -259,10 +267,11 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
   const kernels::WinogradGeometry g = winograd_geometry(s);
   float* u = scratch<float>(kTransformed, 16 * s.O * s.g.C);  // the caller's; workers read it
   kernels::winograd_weights(w, g, u);
-  const int64_t units = (s.N + kWinogradImages - 1) / kWinogradImages;
+  const int64_t per_call = winograd_call_images(s);
+  const int64_t units = (s.N + per_call - 1) / per_call;
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(units, [&](int64_t unit) {
-    const int64_t n0 = unit * kWinogradImages, n = std::min(kWinogradImages, s.N - n0);
+    const int64_t n0 = unit * per_call, n = std::min(per_call, s.N - n0);
     float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
     kernels::winograd_forward(x + n0 * in, u, bias, g, n, y + n0 * out, scratch_buf,
                               code != nullptr ? code + n0 * out : nullptr, relu);
@@ -279,7 +288,7 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t UC = 16 * s.O * s.g.C;
   float* u = scratch<float>(kTransformed, UC);  // the caller's; workers read it
   kernels::winograd_weights(w, g, u);
-  const int64_t per_block = winograd_block_images(s);
+  const int64_t per_call = winograd_call_images(s), per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
   // overwrites its partial
@@ -287,8 +296,8 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
-    for (int64_t n0 = b0; n0 < b1; n0 += kWinogradImages) {
-      const int64_t n = std::min(kWinogradImages, b1 - n0);
+    for (int64_t n0 = b0; n0 < b1; n0 += per_call) {
+      const int64_t n = std::min(per_call, b1 - n0);
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u, dy + n0 * out, g, n,
                                  dx != nullptr ? dx + n0 * in : nullptr,
