@@ -57,6 +57,23 @@ __attribute__((target("avx2"))) inline void store_first8(float* dst, __m256 v, i
   if (count & 1) _mm_store_ss(dst, q);
 }
 
+// The first `count` (< 4) floats at src, the rest 0.
+__attribute__((target("avx2"))) inline __m128 load_first3(const float* src, int64_t count) {
+  const __m128 two = (count & 2) != 0
+                         ? _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src))
+                         : _mm_setzero_ps();
+  if ((count & 1) == 0) return two;
+  const __m128 one = _mm_load_ss(src + (count & 2));
+  return (count & 2) != 0 ? _mm_movelh_ps(two, one) : one;
+}
+
+// The first `count` (<= 8) floats at src, the rest 0: whole, or pieces of 4, 2 and 1.
+__attribute__((target("avx2"))) inline __m256 load_first8(const float* src, int64_t count) {
+  if (count >= 8) return _mm256_loadu_ps(src);
+  if (count & 4) return _mm256_set_m128(load_first3(src + 4, count & 3), _mm_loadu_ps(src));
+  return _mm256_zextps128_ps256(load_first3(src, count));
+}
+
 // ReLU's rule lane by lane: v where of > 0, else 0 (a NaN in `of` gives 0). where_positive(v, v)
 // is relu(v) as ember::relu computes it; where_positive(g, out) is its backward.
 __attribute__((target("avx2"))) inline __m256 where_positive(__m256 v, __m256 of) {

@@ -211,23 +211,6 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
   }
 }
 
-// The first `count` (< 4) floats at src, the rest 0.
-__attribute__((target("avx2"))) inline __m128 load_first3(const float* src, int64_t count) {
-  const __m128 two = (count & 2) != 0
-                         ? _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src))
-                         : _mm_setzero_ps();
-  if ((count & 1) == 0) return two;
-  const __m128 one = _mm_load_ss(src + (count & 2));
-  return (count & 2) != 0 ? _mm_movelh_ps(two, one) : one;
-}
-
-// The first `count` (<= 8) floats at src, the rest 0: whole, or pieces of 4, 2 and 1.
-__attribute__((target("avx2"))) inline __m256 load_first8(const float* src, int64_t count) {
-  if (count >= 8) return _mm256_loadu_ps(src);
-  if (count & 4) return _mm256_set_m128(load_first3(src + 4, count & 3), _mm_loadu_ps(src));
-  return _mm256_zextps128_ps256(load_first3(src, count));
-}
-
 // kChannels channels from o of forward_pooled_pair's 16 columns from ow: 4 FMA chains each, the
 // shifted input vectors loaded once for all of them.
 template <int kChannels>
@@ -390,16 +373,11 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
             const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
             __m256 a, b, cc, d;  // each window's gradient to the element its code names
             // a partial group read whole where the call's pooled gradient goes on (its relu and
-            // codes lie alike), the lanes past it cleared (they unpool a zero)
+            // codes lie alike)
             const bool whole = count == 8 || at + ow / 2 + 8 <= pooled_size;
-            __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(dy.dy + at + ow / 2),
-                                              _mm256_castsi256_ps(first_lanes(count)))
-                              : load_first8(dy.dy + at + ow / 2, count);
-            if (dy.relu != nullptr)  // ReLU's backward: where(out > 0, g, 0)
-              gp = where_positive(gp, whole ? _mm256_loadu_ps(dy.relu + at + ow / 2)
-                                            : load_first8(dy.relu + at + ow / 2, count));
-            unpool4_avx2(gp, load_codes(dy.code + at + ow / 2, whole ? 8 : static_cast<int>(count)),
-                         a, b, cc, d);
+            unpool_group_avx2(dy.dy + at + ow / 2,
+                              dy.relu != nullptr ? dy.relu + at + ow / 2 : nullptr,
+                              dy.code + at + ow / 2, count, whole, a, b, cc, d);
             __m256 lo0, hi0, lo1, hi1;
             interleave(a, b, lo0, hi0);   // row oh, columns ow .. ow + 15
             interleave(cc, d, lo1, hi1);  // row oh + 1

@@ -1,12 +1,14 @@
 #pragma once
 // The 2x2 max-pool decision on 8 windows at a time (AVX2), lane by lane: window a b / c d, with
 // each of a, b, c, d a vector holding that element of 8 windows. Shared by the pooling kernels
-// (pool.cpp, whose lanes come from shuffled rows) and the Winograd convolution's fused pooling
-// (winograd.cpp, whose lanes are 8 output tiles, each tile one window). The rule is takes_max's
-// in pool.cpp: b, c, d in turn replace the maximum when larger, or NaN.
+// (pool.cpp, whose lanes come from shuffled rows) and the convolutions' fused pooling
+// (winograd_output.cpp, whose lanes are 8 output tiles, each tile one window; conv_direct.cpp). The
+// rule is takes_max's in pool.cpp: b, c, d in turn replace the maximum when larger, or NaN.
 #include <immintrin.h>
 
 #include <cstdint>
+
+#include "kernels/avx2_util.hpp"
 
 namespace ember::kernels {
 
@@ -108,6 +110,23 @@ __attribute__((target("avx2,fma"))) inline __m256i load_codes(const std::uint8_t
     if (n & 1) bytes |= static_cast<unsigned long long>(src[at]) << (8 * at);
   }
   return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
+}
+
+// The gradient of `count` (1..8) pooling windows from the pooled gradient g and their codes,
+// each to the element its code names (unpool4_avx2), counted only where relu > 0 when relu is not
+// null (ReLU's backward, where(out > 0, g, 0)); lanes past count are 0. whole: the data goes on
+// past the group (8 floats of g and relu and 8 codes readable), so each is one load, the lanes
+// past count cleared (they unpool a zero); else they are read in pieces.
+__attribute__((target("avx2,fma"))) inline void unpool_group_avx2(const float* g, const float* relu,
+                                                                  const std::uint8_t* code,
+                                                                  int64_t count, bool whole,
+                                                                  __m256& a, __m256& b, __m256& c,
+                                                                  __m256& d) {
+  __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(g), _mm256_castsi256_ps(first_lanes(count)))
+                    : load_first8(g, count);
+  if (relu != nullptr)
+    gp = where_positive(gp, whole ? _mm256_loadu_ps(relu) : load_first8(relu, count));
+  unpool4_avx2(gp, load_codes(code, whole ? 8 : static_cast<int>(count)), a, b, c, d);
 }
 
 }  // namespace ember::kernels

@@ -112,20 +112,10 @@ __attribute__((target("avx2,fma"))) void grad_output_row_avx2(
     const int64_t count = Wo - 2 * tx;
     __m256 d00, d01, d10 = _mm256_setzero_ps(), d11 = _mm256_setzero_ps();
     if (pooled != nullptr) {
-      const int64_t tiles = TW - tx;
-      const __m256 keep = _mm256_castsi256_ps(first_lanes(tiles));
-      const bool whole = tiles >= 8 || pooled + tx + 8 <= end;
-      __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(pooled + tx), keep)
-                        : _mm256_maskload_ps(pooled + tx, first_lanes(tiles));
-      if (relu != nullptr) {  // ReLU's backward: where(out > 0, g, 0)
-        const __m256 out = whole ? _mm256_loadu_ps(relu + tx)  // (relu ends where pooled does)
-                                 : _mm256_maskload_ps(relu + tx, first_lanes(tiles));
-        gp = where_positive(gp, out);
-      }
-      // all 8 codes where the gradient is read whole (the codes lie as it does; the lanes past
-      // TW unpool a zero)
-      unpool4_avx2(gp, load_codes(code + tx, whole ? 8 : static_cast<int>(tiles)), d00, d01, d10,
-                   d11);
+      const int64_t tiles = std::min<int64_t>(8, TW - tx);
+      // whole where the pooled gradient goes on past the group (relu and the codes lie alike)
+      unpool_group_avx2(pooled + tx, relu != nullptr ? relu + tx : nullptr, code + tx, tiles,
+                        tiles == 8 || pooled + tx + 8 <= end, d00, d01, d10, d11);
     } else {
       load_first(g0 + 2 * tx, count, end, d00, d01);
       if (g1 != nullptr) load_first(g1 + 2 * tx, count, end, d10, d11);

@@ -248,7 +248,7 @@ kernels::WinogradGeometry winograd_geometry(const ConvShape& s) {
 // layer's shape, never by the thread count.
 constexpr int64_t kWinogradScratchBudget = 400 * 1024;
 int64_t winograd_call_images(const ConvShape& s) {
-  const int64_t tiles = ((s.g.Ho + 1) / 2) * ((s.g.Wo + 1) / 2);
+  const int64_t tiles = winograd_geometry(s).tiles();
   const int64_t bytes_per_image = 16 * (s.g.C + s.O) * tiles * static_cast<int64_t>(sizeof(float));
   return 2 * tiles < 48 && 3 * bytes_per_image <= kWinogradScratchBudget ? 3 : 2;
 }
