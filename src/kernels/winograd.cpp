@@ -1,31 +1,33 @@
-// Winograd F(2x2, 3x3) convolution; see winograd.hpp. This file: the products, the forward and
-// backward of a call, the weight transforms and the public functions. The transforms around the
-// products: winograd_input.cpp (V), winograd_output.cpp (y and dM, with the fused pool),
-// winograd_grad_input.cpp (dx); the sizes and scratch they share: winograd_layout.hpp.
+// Winograd F(2x2, 3x3) convolution; see winograd.hpp. This file: the forward and backward of a
+// call, the weight transforms and the public functions. Around them: winograd_input.cpp (V),
+// winograd_output.cpp (y and dM, with the fused pool), winograd_grad_input.cpp (dx), the products
+// (winograd_products.hpp, compiled per instruction set); the sizes and scratch they share:
+// winograd_layout.hpp.
 //
 // Layouts for a call on n images, T = n * tiles columns (tile t of image i at i*tiles + ty*TW +
 // tx), rows ld = round8(T) apart, the columns [T, ld) zero:
 //   V[16][C][ld]  transformed input tiles        M[16][O][ld]  products (and dM in backward)
 //   u[16][O][C]   transformed weights
 // Two paths, chosen by active_isa():
-//  - AVX2: the transforms' column steps take 8 tiles per vector (even/odd columns split and
-//    joined by permutes), and the 16 products per position run straight on V and M: M[p] =
-//    u[p] V[p] by 4 rows x 24 columns of register-blocked FMAs, dV[p] = u[p]^T dM[p] the same
-//    with u read transposed, du[p] = dM[p] V[p]^T by 4 rows x 16 columns against V[p]
-//    transposed (the only packing). Partial last vectors are stored whole where the floats past
-//    them are written again later (masked stores are slow on AMD CPUs), else through a mask or,
-//    for the products' rows, in pieces of 4, 2 and 1 floats. The pooled transforms take a
-//    plane's tiles as one row: tile t of the plane is column i tiles + t of V and M and element
-//    t of the pooled plane. Planes whose padded rows fit 16 floats (TW <= 7, the MNIST CNN's
-//    14 x 14 layer) take transforms that split each row once and keep the gradient's plane rows
-//    in registers.
+//  - vector (AVX2 CPUs): the transforms' column steps take 8 tiles per vector (even/odd columns
+//    split and joined by permutes), and the 16 products per position run straight on V and M:
+//    M[p] = u[p] V[p] by register-blocked FMAs (4 rows x 24 columns on AVX2, 8 rows x 48 columns
+//    on AVX-512), dV[p] = u[p]^T dM[p] the same with u read transposed, du[p] = dM[p] V[p]^T by
+//    rows against V[p] transposed (the only packing). Partial last vectors are stored whole
+//    where the floats past them are written again later (masked stores are slow on AMD CPUs),
+//    else through a mask or, for the transforms' rows, in pieces of 4, 2 and 1 floats. The
+//    pooled transforms take a plane's tiles as one row: tile t of the plane is column i tiles + t
+//    of V and M and element t of the pooled plane. Planes whose padded rows fit 16 floats
+//    (TW <= 7, the MNIST CNN's 14 x 14 layer) take transforms that split each row once and keep
+//    the gradient's plane rows in registers.
 //  - plain: scalar column steps and sgemm products, kept as the reference the tests compare the
-//    AVX2 path against.
+//    vector path against.
 #include "kernels/winograd.hpp"
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "kernels/gemm.hpp"
 #include "kernels/winograd_layout.hpp"
@@ -39,121 +41,19 @@ using wino::row_stride;
 using wino::Scratch;
 using wino::Sizes;
 
-// ---- the products of one Winograd position, straight on the V / M layout (AVX2) ----
-
-// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < R, t < ld (ld a multiple of 8):
-// RB rows by VB vectors of 8 columns in registers, k in order.
-template <int RB, int VB>
-__attribute__((target("avx2,fma"), always_inline)) inline void block_nn(int64_t K, const float* a,
-                                                                        int64_t ars, int64_t aks,
-                                                                        const float* b, int64_t ldb,
-                                                                        float* c, int64_t ldc) {
-  __m256 acc[RB][VB];
-  for (int i = 0; i < RB; ++i)
-    for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    __m256 bv[VB];
-    for (int j = 0; j < VB; ++j) bv[j] = _mm256_loadu_ps(b + k * ldb + 8 * j);
-    for (int i = 0; i < RB; ++i) {
-      const __m256 av = _mm256_set1_ps(a[i * ars + k * aks]);
-      for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < RB; ++i)
-    for (int j = 0; j < VB; ++j) _mm256_storeu_ps(c + i * ldc + 8 * j, acc[i][j]);
-}
-
-template <int RB>
-__attribute__((target("avx2,fma"), always_inline)) inline void rows_nn(int64_t ld, int64_t K,
-                                                                       const float* a, int64_t ars,
-                                                                       int64_t aks, const float* b,
-                                                                       int64_t ldb, float* c,
-                                                                       int64_t ldc) {
-  int64_t t = 0;
-  for (; t + 24 <= ld; t += 24) block_nn<RB, 3>(K, a, ars, aks, b + t, ldb, c + t, ldc);
-  if (t + 16 <= ld) {
-    block_nn<RB, 2>(K, a, ars, aks, b + t, ldb, c + t, ldc);
-  } else if (t + 8 <= ld) {
-    block_nn<RB, 1>(K, a, ars, aks, b + t, ldb, c + t, ldc);
-  }
-}
-
-__attribute__((target("avx2,fma"), noinline)) void small_gemm_nn(int64_t R, int64_t ld, int64_t K,
-                                                                 const float* a, int64_t ars,
-                                                                 int64_t aks, const float* b,
-                                                                 float* c) {
-  int64_t r = 0;
-  for (; r + 4 <= R; r += 4) rows_nn<4>(ld, K, a + r * ars, ars, aks, b, ld, c + r * ld, ld);
-  for (; r < R; ++r) rows_nn<1>(ld, K, a + r * ars, ars, aks, b, ld, c + r * ld, ld);
-}
-
-// c[r, j] (+)= sum_t m[r * ld + t] * vt[t * ldv + j] for r < RB and j < w (w <= 8 VB, vt readable
-// to 8 VB columns), t < ld in order: RB rows by VB vectors of columns in registers.
-template <int RB, int VB>
-__attribute__((target("avx2,fma"), always_inline)) inline void block_nt(int64_t ld, const float* m,
-                                                                        const float* vt,
-                                                                        int64_t ldv, float* c,
-                                                                        int64_t ldc, int64_t w,
-                                                                        bool accumulate) {
-  __m256 acc[RB][VB];
-  for (int i = 0; i < RB; ++i)
-    for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t t = 0; t < ld; ++t) {
-    __m256 b[VB];
-    for (int j = 0; j < VB; ++j) b[j] = _mm256_loadu_ps(vt + t * ldv + 8 * j);
-    for (int i = 0; i < RB; ++i) {
-      const __m256 a = _mm256_set1_ps(m[i * ld + t]);
-      for (int j = 0; j < VB; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < RB; ++i) {
-    alignas(32) float sums[8 * VB];
-    for (int j = 0; j < VB; ++j) _mm256_store_ps(sums + 8 * j, acc[i][j]);
-    float* ci = c + i * ldc;
-    for (int64_t j = 0; j < w; ++j) ci[j] = accumulate ? ci[j] + sums[j] : sums[j];
-  }
-}
-
-template <int RB>
-__attribute__((target("avx2,fma"), always_inline)) inline void rows_nt(int64_t C, int64_t ld,
-                                                                       const float* m,
-                                                                       const float* vt, int64_t ldv,
-                                                                       float* c, bool accumulate) {
-  int64_t j = 0;
-  for (; j + 8 < C; j += 16)
-    block_nt<RB, 2>(ld, m, vt + j, ldv, c + j, C, std::min<int64_t>(16, C - j), accumulate);
-  if (j < C) block_nt<RB, 1>(ld, m, vt + j, ldv, c + j, C, C - j, accumulate);
-}
-
-// du[O, C] (+)= m[O, ld] * v[C, ld]^T, ld a multiple of 8 (the padding columns are zero): v
-// transposed into vt [ld][round8(C)] (pack_b_transposed_avx2), then du's rows 4 at a time
-// against 16 of its columns, each sum over t in order, one chain (sgemm's sums where T is within
-// its kc). (Dot products of m's and v's rows instead, 8 tiles a lane, cost as much again in
-// summing the lanes.)
-__attribute__((target("avx2,fma"), noinline)) void small_gemm_nt(int64_t O, int64_t C, int64_t ld,
-                                                                 const float* m, const float* v,
-                                                                 float* du, bool accumulate,
-                                                                 float* vt) {
-  const int64_t ldv = (C + 7) / 8 * 8;
-  pack_b_transposed_avx2(v, ld, ld, C, ldv, vt);
-  int64_t o = 0;
-  for (; o + 4 <= O; o += 4) rows_nt<4>(C, ld, m + o * ld, vt, ldv, du + o * C, accumulate);
-  for (; o < O; ++o) rows_nt<1>(C, ld, m + o * ld, vt, ldv, du + o * C, accumulate);
-}
-
-// kSmall: the products by the AVX2 small-product kernels above; else by sgemm (the path without
-// AVX2, and the reference the tests compare the other against).
+// kSmall: the products by the vector path's kernels pr (winograd_products.hpp); else by sgemm
+// (the path without AVX2, and the reference the tests compare the other against; pr null).
 template <bool kSmall>
-inline void forward_body(const float* x, const float* u, const float* bias,
-                         const WinogradGeometry& g, int64_t n, float* y, std::uint8_t* code,
-                         bool relu, float* scratch) {
+inline void forward_body(const wino::Products* pr, const float* x, const float* u,
+                         const float* bias, const WinogradGeometry& g, int64_t n, float* y,
+                         std::uint8_t* code, bool relu, float* scratch) {
   const Scratch s = carve(g, n, scratch);
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   wino::input_transform(kSmall, x, g, n, s);
   clear_pad_columns<kSmall>(s.V, 16 * C, T);
   for (int p = 0; p < 16; ++p) {
     if constexpr (kSmall) {
-      small_gemm_nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
+      pr->nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
     } else {
       sgemm(false, false, O, T, C, u + p * O * C, C, s.V + p * C * ld, ld, 0.0f, s.M + p * O * ld,
             ld);
@@ -163,7 +63,7 @@ inline void forward_body(const float* x, const float* u, const float* bias,
 }
 
 template <bool kSmall>
-inline void backward_body(const float* x, const float* u, const float* dy,
+inline void backward_body(const wino::Products* pr, const float* x, const float* u, const float* dy,
                           const WinogradGeometry& g, int64_t n, float* dx, float* du,
                           bool accumulate, const std::uint8_t* code, const float* relu,
                           float* scratch) {
@@ -180,8 +80,10 @@ inline void backward_body(const float* x, const float* u, const float* dy,
   for (int p = 0; p < 16; ++p) {
     if (du != nullptr) {
       if constexpr (kSmall) {
-        small_gemm_nt(O, C, ld, s.M + p * O * ld, s.V + p * C * ld, du + p * O * C, accumulate,
-                      s.vt);
+        // V[p] transposed (the only packing), then du[p] against it
+        const int64_t ldv = (C + 7) / 8 * 8;
+        pack_b_transposed_avx2(s.V + p * C * ld, ld, ld, C, ldv, s.vt);
+        pr->nt(O, C, ld, s.M + p * O * ld, s.vt, ldv, du + p * O * C, accumulate);
       } else {
         sgemm(false, true, O, C, T, s.M + p * O * ld, ld, s.V + p * C * ld, ld,
               accumulate ? 1.0f : 0.0f, du + p * O * C, C);
@@ -189,7 +91,7 @@ inline void backward_body(const float* x, const float* u, const float* dy,
     }
     if (dx != nullptr) {
       if constexpr (kSmall) {
-        small_gemm_nn(C, ld, O, u + p * O * C, 1, C, s.M + p * O * ld, s.V + p * C * ld);
+        pr->nn(C, ld, O, u + p * O * C, 1, C, s.M + p * O * ld, s.V + p * C * ld);
       } else {
         sgemm(true, false, C, T, O, u + p * O * C, C, s.M + p * O * ld, ld, 0.0f, s.V + p * C * ld,
               ld);
@@ -201,32 +103,46 @@ inline void backward_body(const float* x, const float* u, const float* dy,
   }
 }
 
+std::atomic<int> forced_products{static_cast<int>(WinogradProducts::by_isa)};
+
+// The vector path's product kernels (AVX2 CPUs only): AVX-512's where active_isa() says so.
+const wino::Products& vector_products() {
+  if (forced_products.load(std::memory_order_relaxed) ==
+      static_cast<int>(WinogradProducts::wide_on_avx2))
+    return wino::products_avx2_wide();
+  return active_isa() == Isa::avx512 ? wino::products_avx512() : wino::products_avx2();
+}
+
 __attribute__((target("avx2,fma"), flatten)) void forward_avx2(const float* x, const float* u,
                                                                const float* bias,
                                                                const WinogradGeometry& g, int64_t n,
                                                                float* y, std::uint8_t* code,
                                                                bool relu, float* scratch) {
-  forward_body<true>(x, u, bias, g, n, y, code, relu, scratch);
+  forward_body<true>(&vector_products(), x, u, bias, g, n, y, code, relu, scratch);
 }
 __attribute__((flatten)) void forward_generic(const float* x, const float* u, const float* bias,
                                               const WinogradGeometry& g, int64_t n, float* y,
                                               std::uint8_t* code, bool relu, float* scratch) {
-  forward_body<false>(x, u, bias, g, n, y, code, relu, scratch);
+  forward_body<false>(nullptr, x, u, bias, g, n, y, code, relu, scratch);
 }
 __attribute__((target("avx2,fma"), flatten)) void backward_avx2(
     const float* x, const float* u, const float* dy, const WinogradGeometry& g, int64_t n,
     float* dx, float* du, bool accumulate, const std::uint8_t* code, const float* relu,
     float* scratch) {
-  backward_body<true>(x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
+  backward_body<true>(&vector_products(), x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
 }
 __attribute__((flatten)) void backward_generic(const float* x, const float* u, const float* dy,
                                                const WinogradGeometry& g, int64_t n, float* dx,
                                                float* du, bool accumulate, const std::uint8_t* code,
                                                const float* relu, float* scratch) {
-  backward_body<false>(x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
+  backward_body<false>(nullptr, x, u, dy, g, n, dx, du, accumulate, code, relu, scratch);
 }
 
 }  // namespace
+
+void force_winograd_products(WinogradProducts p) {
+  forced_products.store(static_cast<int>(p), std::memory_order_relaxed);
+}
 
 bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                       int64_t groups, int64_t ph, int64_t pw, int64_t H, int64_t W) {

@@ -65,4 +65,10 @@ void winograd_backward(const float* x, const float* u, const float* dy, const Wi
 // The weight gradient from the transformed one: du [16, O, C] -> dw [O, C, 3, 3] (overwritten).
 void winograd_weights_backward(const float* du, const WinogradGeometry& g, float* dw);
 
+// For tests: the product kernels the vector path runs. by_isa (the default): the AVX-512 ones
+// where active_isa() is avx512, else the AVX2 ones; wide_on_avx2: the AVX-512 geometry compiled
+// for AVX2, so that its logic is checked on CPUs without AVX-512. All give the same bits.
+enum class WinogradProducts { by_isa, wide_on_avx2 };
+void force_winograd_products(WinogradProducts p);
+
 }  // namespace ember::kernels

@@ -81,6 +81,19 @@ inline Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
   return r;
 }
 
+// The products of the vector path (winograd_products.hpp): c [R][ld] = a b with a read as
+// a[r * ars + k * aks] and b [K][ld] (ld a multiple of 8); du [O][C] (+)= m [O][ld] v^T given
+// vt = v transposed ([ld][ldv], ldv = round8(C)). Every set gives the same bits.
+struct Products {
+  void (*nn)(int64_t R, int64_t ld, int64_t K, const float* a, int64_t ars, int64_t aks,
+             const float* b, float* c);
+  void (*nt)(int64_t O, int64_t C, int64_t ld, const float* m, const float* vt, int64_t ldv,
+             float* du, bool accumulate);
+};
+const Products& products_avx2();       // 32-byte vectors, blocks of 4 rows
+const Products& products_avx2_wide();  // the AVX-512 geometry compiled for AVX2 (for tests)
+const Products& products_avx512();     // 64-byte vectors, blocks of 8 rows (AVX-512F CPUs only)
+
 // The transforms of a call on images [0, n) (avx2: the vector loops, else the plain ones the
 // tests compare them against).
 // V from x [n, C, H, W] (winograd_input.cpp).

@@ -1,10 +1,11 @@
 // The Winograd F(2x2, 3x3) kernels against the reference convolution loops (conv2d_reference and
 // conv2d_backward_reference, in double), on odd and even sizes, every padding 0..2, one and
-// several images per call, on both instruction-set paths.
+// several images per call, on every instruction-set path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -48,7 +49,7 @@ TEST(Winograd, MatchesReferenceForwardAndBackward) {
   const Isa saved = active_isa();  // EMBER_ISA may have chosen it
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {  // avx512: clamped to avx2 without it
     force_isa(isa);
     for (const Case& c : cases) {
       const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
@@ -140,4 +141,57 @@ TEST(Winograd, SmallProductsMatchSgemmPath) {
     expect_close(du[1], du0, 1e-5 * std::sqrt(static_cast<double>(c.n * g.tiles())), "du", c);
   }
   force_isa(saved);
+}
+
+// The product kernels' geometries against each other, bit for bit: AVX2 (4 rows x 3 vectors of
+// 8), the AVX-512 geometry (8 rows x 3 vectors of 16, a last 8 columns in a vector of 8) compiled
+// for AVX2, and, on CPUs with AVX-512F, that geometry on AVX-512. Each element is one chain of
+// fused multiply-adds over the same k (or tile) order in all of them (winograd_products.hpp), so
+// any difference is a block reading or writing the wrong rows or columns. The cases cover rows
+// ld = round8(tiles) of 16 (one vector), 104 (48 + 48 + 8), 152 and 216 (three-vector blocks and
+// the 16- and 8-column tails), row counts (O forward, C backward) off multiples of 8 and 4, and
+// du's columns C = 13, 17, 24, 33 (one, two and partial vectors, the 8-column tail).
+TEST(Winograd, ProductGeometriesAgreeBitwise) {
+  const Isa saved = active_isa();
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  const bool avx512 = detected_isa() == Isa::avx512;
+  if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: no vector path";
+  for (const Case c :
+       {Case{2, 16, 32, 14, 14, 1, 1}, Case{1, 13, 11, 6, 7, 1, 1}, Case{3, 17, 9, 16, 16, 2, 1},
+        Case{1, 33, 20, 9, 9, 0, 0}, Case{2, 24, 6, 10, 30, 1, 1}}) {
+    const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
+    std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
+        w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
+        dy(static_cast<size_t>(c.n * c.O * g.Ho() * g.Wo()));
+    for (auto* v : {&x, &w, &b, &dy})
+      for (float& e : *v) e = dist(rng);
+    std::vector<float> u(static_cast<size_t>(16 * c.O * c.C));
+    winograd_weights(w.data(), g, u.data());
+    std::vector<float> scratch(static_cast<size_t>(winograd_scratch_size(g, c.n)));
+    std::vector<float> y[3], dx[3], du[3];
+    const int runs = avx512 ? 3 : 2;
+    for (int k = 0; k < runs; ++k) {
+      force_isa(k == 2 ? Isa::avx512 : Isa::avx2);
+      force_winograd_products(k == 1 ? WinogradProducts::wide_on_avx2 : WinogradProducts::by_isa);
+      y[k].assign(dy.size(), -9.f);
+      dx[k].assign(x.size(), -9.f);
+      du[k].assign(u.size(), -9.f);
+      winograd_forward(x.data(), u.data(), b.data(), g, c.n, y[k].data(), scratch.data());
+      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx[k].data(), du[k].data(), false,
+                        scratch.data());
+      // accumulating into du: the same sums added to the first
+      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, nullptr, du[k].data(), true,
+                        scratch.data());
+    }
+    force_winograd_products(WinogradProducts::by_isa);
+    for (int k = 1; k < runs; ++k) {
+      const char* what = k == 1 ? "the AVX-512 geometry on AVX2" : "AVX-512";
+      EXPECT_EQ(y[k], y[0]) << what << ", y: C " << c.C << " O " << c.O << " H " << c.H;
+      EXPECT_EQ(dx[k], dx[0]) << what << ", dx: C " << c.C << " O " << c.O << " H " << c.H;
+      EXPECT_EQ(du[k], du[0]) << what << ", du: C " << c.C << " O " << c.O << " H " << c.H;
+    }
+  }
+  force_isa(saved);
+  if (!avx512) std::printf("(no AVX-512F on this CPU: the AVX-512 geometry ran on AVX2 only)\n");
 }

@@ -1,0 +1,52 @@
+// The Winograd products for AVX2+FMA (winograd_products.hpp): 32-byte vectors in blocks of 4 rows
+// by 3 vectors (12 ymm accumulators, three B vectors and a broadcast in the 16 registers), and
+// the AVX-512 geometry (64-byte vectors, blocks of 8 rows) compiled for AVX2 as pairs of ymm
+// registers, which the tests run so that its logic is checked on CPUs without AVX-512. Only this
+// file's functions carry the avx2/fma target; winograd.cpp calls them on AVX2 CPUs only.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/winograd_layout.hpp"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+#include "kernels/winograd_products.hpp"
+
+namespace ember::kernels::wino {
+namespace {
+
+// acc = a * b + acc, one rounding per lane; a 64-byte vector as its two 32-byte halves.
+struct Fma {
+  static inline void madd(Floats8& acc, float a, const Floats8& b) {
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
+  }
+  static inline void madd(Floats16& acc, float a, const Floats16& b) {
+    Floats8 h[2], bh[2];
+    std::memcpy(h, &acc, sizeof(h));
+    std::memcpy(bh, &b, sizeof(bh));
+    madd(h[0], a, bh[0]);
+    madd(h[1], a, bh[1]);
+    std::memcpy(&acc, h, sizeof(h));
+  }
+};
+
+}  // namespace
+}  // namespace ember::kernels::wino
+
+#pragma GCC pop_options
+
+namespace ember::kernels::wino {
+
+const Products& products_avx2() {
+  static const Products kernels = product_kernels<Floats8, Fma, 4>();
+  return kernels;
+}
+
+const Products& products_avx2_wide() {
+  static const Products kernels = product_kernels<Floats16, Fma, 8>();
+  return kernels;
+}
+
+}  // namespace ember::kernels::wino
