@@ -153,9 +153,18 @@ TEST(GuardPages, ConvolutionKernelsStayInsideTheirBuffers) {
             const std::string where = "H " + std::to_string(H) + " W " + std::to_string(W) +
                                       " pad " + std::to_string(pad) + " n " + std::to_string(n) +
                                       (pooled ? " pooled" : "") + (back ? " back" : " front");
-            expect_same(winograd_run(Isa::generic, wg, n, pooled, x, u, bias, dy, back),
-                        winograd_run(Isa::avx2, wg, n, pooled, x, u, bias, dy, back),
+            const Outputs plain = winograd_run(Isa::generic, wg, n, pooled, x, u, bias, dy, back);
+            expect_same(plain, winograd_run(Isa::avx2, wg, n, pooled, x, u, bias, dy, back),
                         "winograd " + where);
+            // the products' AVX-512 geometry, compiled for AVX2 and (where the CPU has it) on
+            // AVX-512
+            force_winograd_products(WinogradProducts::wide_on_avx2);
+            expect_same(plain, winograd_run(Isa::avx2, wg, n, pooled, x, u, bias, dy, back),
+                        "winograd, AVX-512 products on AVX2, " + where);
+            force_winograd_products(WinogradProducts::by_isa);
+            if (detected_isa() == Isa::avx512)
+              expect_same(plain, winograd_run(Isa::avx512, wg, n, pooled, x, u, bias, dy, back),
+                          "winograd, AVX-512, " + where);
             expect_same(direct_run(Isa::generic, dg, n, pooled, x1, w, bias, dy, back),
                         direct_run(Isa::avx2, dg, n, pooled, x1, w, bias, dy, back),
                         "direct " + where);
