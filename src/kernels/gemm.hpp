@@ -55,8 +55,8 @@ enum class Isa { generic, avx2, avx512 };
 // The best instruction set this CPU (and OS) supports, by CPU features at run time.
 Isa detected_isa();
 // The path sgemm/dgemm take now: detected_isa(), lowered by EMBER_ISA=generic|avx2 at start-up or
-// by force_isa. Only the matrix multiply has an AVX-512 kernel; every other kernel runs its AVX2
-// code on an AVX-512 CPU.
+// by force_isa. Only the matrix multiply and the Winograd products have AVX-512 kernels; every
+// other kernel runs its AVX2 code on an AVX-512 CPU.
 Isa active_isa();
 // For tests and benchmarks: choose the path; a path the CPU lacks is clamped to the best it has.
 void force_isa(Isa isa);

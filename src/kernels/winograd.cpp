@@ -103,12 +103,11 @@ inline void backward_body(const wino::Products* pr, const float* x, const float*
   }
 }
 
-std::atomic<int> forced_products{static_cast<int>(WinogradProducts::by_isa)};
+std::atomic<WinogradProducts> forced_products{WinogradProducts::by_isa};
 
 // The vector path's product kernels (AVX2 CPUs only): AVX-512's where active_isa() says so.
 const wino::Products& vector_products() {
-  if (forced_products.load(std::memory_order_relaxed) ==
-      static_cast<int>(WinogradProducts::wide_on_avx2))
+  if (forced_products.load(std::memory_order_relaxed) == WinogradProducts::wide_on_avx2)
     return wino::products_avx2_wide();
   return active_isa() == Isa::avx512 ? wino::products_avx512() : wino::products_avx2();
 }
@@ -141,7 +140,7 @@ __attribute__((flatten)) void backward_generic(const float* x, const float* u, c
 }  // namespace
 
 void force_winograd_products(WinogradProducts p) {
-  forced_products.store(static_cast<int>(p), std::memory_order_relaxed);
+  forced_products.store(p, std::memory_order_relaxed);
 }
 
 bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,

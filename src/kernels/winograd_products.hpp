@@ -4,14 +4,17 @@
 //
 // As gemm_micro.hpp does for the sgemm tile, each per-ISA file includes this header inside its
 // `#pragma GCC target` region and instantiates it with its vectors (GCC/Clang vector extensions)
-// and its fused multiply-add (`Fma::madd(acc, a, b)`: acc = a * b + acc, one rounding, a a scalar
-// broadcast to every lane):
+// and its fused multiply-add (`Fma::madd(acc, a, b)`: acc = a * b + acc, one rounding, the scalar
+// a broadcast to every lane):
 //  - winograd_products_avx2.cpp: 32-byte vectors, 4 rows a block (12 ymm accumulators), and the
 //    AVX-512 geometry (64-byte vectors, 8 rows) compiled for AVX2 as pairs of ymm registers, so
 //    its logic is tested on CPUs without AVX-512;
 //  - winograd_products_avx512.cpp: 64-byte vectors, 8 rows a block (24 zmm accumulators).
 // Every element is one chain of fused multiply-adds from zero over k (or t) in order, whatever the
 // blocking, so every geometry gives the same bits.
+//
+// The including file includes <algorithm>, <cstdint>, <cstring> and winograd_layout.hpp before
+// its target pragma, so that nothing with external linkage is compiled for its instruction set.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -28,8 +31,8 @@ using Floats16 = float __attribute__((vector_size(64)));
 template <class V>
 constexpr int64_t kLanes = sizeof(V) / sizeof(float);
 
-// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < RB, t < VB lanes: RB rows by VB
-// vectors in registers, k in order.
+// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < RB, t < VB * L (L floats a
+// vector): RB rows by VB vectors in registers, k in order.
 template <class V, class Fma, int RB, int VB>
 [[gnu::always_inline]] inline void block_nn(int64_t K, const float* a, int64_t ars, int64_t aks,
                                             const float* b, int64_t ldb, float* c, int64_t ldc) {
@@ -89,8 +92,8 @@ void products_nn(int64_t R, int64_t ld, int64_t K, const float* a, int64_t ars, 
   for (; r < R; ++r) rows_nn<V, Fma, 1>(ld, K, a + r * ars, ars, aks, b, c + r * ld);
 }
 
-// c[r, j] (+)= sum_t m[r * ld + t] * vt[t * ldv + j] for r < RB and j < w (w <= VB lanes, vt
-// readable to VB lanes), t < ld in order: RB rows by VB vectors of columns in registers.
+// c[r, j] (+)= sum_t m[r * ld + t] * vt[t * ldv + j] for r < RB and j < w (w <= VB * L, vt's rows
+// readable to VB * L floats), t < ld in order: RB rows by VB vectors of columns in registers.
 template <class V, class Fma, int RB, int VB>
 [[gnu::always_inline]] inline void block_nt(int64_t ld, const float* m, const float* vt,
                                             int64_t ldv, float* c, int64_t ldc, int64_t w,

@@ -5,6 +5,8 @@
 // file's functions carry the avx2/fma target; winograd.cpp calls them on AVX2 CPUs only.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/winograd_layout.hpp"

@@ -6,6 +6,10 @@
 // only when the CPU and OS support AVX-512F (active_isa).
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
 #include "kernels/winograd_layout.hpp"
 
 #pragma GCC push_options

@@ -15,11 +15,13 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv_direct.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd.hpp"
+#include "kernels/winograd_layout.hpp"
 
 using namespace ember::kernels;
 
@@ -172,4 +174,65 @@ TEST(GuardPages, ConvolutionKernelsStayInsideTheirBuffers) {
         }
       }
   force_isa(saved);
+}
+
+// The Winograd product kernels on their own (winograd_products.hpp), every operand between guard
+// pages (ending right before the second, so a read or write past a row's end faults), against
+// their definition computed here: each element one std::fma chain from zero, k (or t) in order,
+// which every geometry must equal to the bit. nn: c [R][ld] = a b with a read both ways (rows of
+// u, or u transposed); nt: du [O][C] (+)= m vt with vt [ld][round8(C)]. Row counts around 4 and 8,
+// ld around the 48-column blocks and their 32-, 16- and 8-column tails, C around 8 and 16.
+TEST(GuardPages, WinogradProductsMatchFmaChains) {
+  if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: no vector products";
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  const auto floats = [&](int64_t n) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& e : v) e = dist(rng);
+    return v;
+  };
+  std::vector<std::pair<const wino::Products*, std::string>> sets = {
+      {&wino::products_avx2(), "AVX2"}, {&wino::products_avx2_wide(), "AVX-512 geometry on AVX2"}};
+  if (detected_isa() == Isa::avx512) sets.push_back({&wino::products_avx512(), "AVX-512"});
+  for (const auto& [pr, name] : sets) {
+    for (const int64_t ld : {8, 16, 24, 32, 40, 48, 56, 88, 104, 136})
+      for (const int64_t R : {1, 3, 4, 5, 8, 9, 13, 17})
+        for (const int64_t K : {1, 7, 16})
+          for (const bool transposed : {false, true}) {
+            const auto av = floats(R * K), bv = floats(K * ld);
+            const int64_t ars = transposed ? 1 : K, aks = transposed ? R : 1;
+            Guarded<float> a(av, true), b(bv, true), c(std::vector<float>(R * ld, -9.f), true);
+            pr->nn(R, ld, K, a.get(), ars, aks, b.get(), c.get());
+            const auto got = c.values();
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t t = 0; t < ld; ++t) {
+                float want = 0.f;
+                for (int64_t k = 0; k < K; ++k)
+                  want = std::fma(av[r * ars + k * aks], bv[k * ld + t], want);
+                ASSERT_EQ(want, got[r * ld + t])
+                    << name << " nn: R " << R << " ld " << ld << " K " << K
+                    << (transposed ? " a^T" : "") << " at (" << r << ", " << t << ")";
+              }
+          }
+    for (const int64_t ld : {8, 16, 48, 88, 104})
+      for (const int64_t O : {1, 4, 5, 8, 9, 13})
+        for (const int64_t C : {1, 7, 8, 9, 16, 17, 24, 25, 32, 33})
+          for (const bool accumulate : {false, true}) {
+            const int64_t ldv = (C + 7) / 8 * 8;
+            const auto mv = floats(O * ld), vtv = floats(ld * ldv), du0 = floats(O * C);
+            Guarded<float> m(mv, true), vt(vtv, true), du(du0, true);
+            pr->nt(O, C, ld, m.get(), vt.get(), ldv, du.get(), accumulate);
+            const auto got = du.values();
+            for (int64_t o = 0; o < O; ++o)
+              for (int64_t j = 0; j < C; ++j) {
+                float sum = 0.f;
+                for (int64_t t = 0; t < ld; ++t)
+                  sum = std::fma(mv[o * ld + t], vtv[t * ldv + j], sum);
+                const float want = accumulate ? du0[o * C + j] + sum : sum;
+                ASSERT_EQ(want, got[o * C + j])
+                    << name << " nt: O " << O << " C " << C << " ld " << ld
+                    << (accumulate ? " accumulate" : "") << " at (" << o << ", " << j << ")";
+              }
+          }
+  }
 }

@@ -147,10 +147,11 @@ TEST(Winograd, SmallProductsMatchSgemmPath) {
 // 8), the AVX-512 geometry (8 rows x 3 vectors of 16, a last 8 columns in a vector of 8) compiled
 // for AVX2, and, on CPUs with AVX-512F, that geometry on AVX-512. Each element is one chain of
 // fused multiply-adds over the same k (or tile) order in all of them (winograd_products.hpp), so
-// any difference is a block reading or writing the wrong rows or columns. The cases cover rows
-// ld = round8(tiles) of 16 (one vector), 104 (48 + 48 + 8), 152 and 216 (three-vector blocks and
+// any difference is a block computing or writing the wrong rows or columns (reads past the
+// operands: GuardPages.WinogradProductsMatchFmaChains). The cases cover rows ld = round8(n tiles)
+// of 16 (one vector), 88 (48 + 32 + 8), 104 (48 + 48 + 8), 152 and 216 (three-vector blocks and
 // the 16- and 8-column tails), row counts (O forward, C backward) off multiples of 8 and 4, and
-// du's columns C = 13, 17, 24, 33 (one, two and partial vectors, the 8-column tail).
+// du's columns C = 8, 13, 17, 24, 33 (one, two and partial vectors, the 8-column tail).
 TEST(Winograd, ProductGeometriesAgreeBitwise) {
   const Isa saved = active_isa();
   std::mt19937 rng(23);
@@ -159,7 +160,7 @@ TEST(Winograd, ProductGeometriesAgreeBitwise) {
   if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: no vector path";
   for (const Case c :
        {Case{2, 16, 32, 14, 14, 1, 1}, Case{1, 13, 11, 6, 7, 1, 1}, Case{3, 17, 9, 16, 16, 2, 1},
-        Case{1, 33, 20, 9, 9, 0, 0}, Case{2, 24, 6, 10, 30, 1, 1}}) {
+        Case{1, 33, 20, 9, 9, 0, 0}, Case{2, 24, 6, 10, 30, 1, 1}, Case{2, 8, 6, 11, 13, 2, 0}}) {
     const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
     std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
         w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
