@@ -15,38 +15,17 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vectors.hpp"
+
 // Everything defined from here on, micro_tile included, is compiled for AVX2+FMA.
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
+#include "kernels/fma_avx2.hpp"
 #include "kernels/gemm_micro.hpp"
 
 namespace ember::kernels {
 namespace {
-
-// acc = a * b + acc, one rounding per lane; the 64-byte vectors as two ymm halves.
-struct Fma {
-  static inline void madd(Floats8& acc, float a, const Floats8& b) {
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
-  }
-  static inline void madd(Doubles4& acc, double a, const Doubles4& b) {
-    acc = _mm256_fmadd_pd(_mm256_set1_pd(a), b, acc);
-  }
-  static inline void madd(Floats16& acc, float a, const Floats16& b) { halves<Floats8>(acc, a, b); }
-  static inline void madd(Doubles8& acc, double a, const Doubles8& b) {
-    halves<Doubles4>(acc, a, b);
-  }
-  // a 64-byte vector as its two 32-byte halves
-  template <class Half, class Wide, class T>
-  static inline void halves(Wide& acc, T a, const Wide& b) {
-    Half h[2], bh[2];
-    std::memcpy(h, &acc, sizeof(h));
-    std::memcpy(bh, &b, sizeof(bh));
-    madd(h[0], a, bh[0]);
-    madd(h[1], a, bh[1]);
-    std::memcpy(&acc, h, sizeof(h));
-  }
-};
 
 // The 8x8 block r[i][k] (row i, column k) -> c[k][i], in registers.
 inline void transpose8x8(const __m256 r[8], __m256 c[8]) {

@@ -16,27 +16,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vectors.hpp"
+
 // Everything defined from here on, micro_tile included, is compiled for AVX-512F.
 #pragma GCC push_options
-#pragma GCC target("avx512f")
+#pragma GCC target("avx512f,avx2,fma")
 
+#include "kernels/fma_avx512.hpp"
 #include "kernels/gemm_micro.hpp"
-
-namespace ember::kernels {
-namespace {
-
-// acc = a * b + acc, one rounding per lane.
-struct Fma {
-  static inline void madd(Floats16& acc, float a, const Floats16& b) {
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(a), b, acc);
-  }
-  static inline void madd(Doubles8& acc, double a, const Doubles8& b) {
-    acc = _mm512_fmadd_pd(_mm512_set1_pd(a), b, acc);
-  }
-};
-
-}  // namespace
-}  // namespace ember::kernels
 
 #pragma GCC pop_options
 

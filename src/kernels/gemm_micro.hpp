@@ -13,29 +13,23 @@
 // ymm registers) and the tests run it through the driver. Only instruction selection differs.
 //
 // Arithmetic: acc = fma(a, b, acc) for k in order from zero, then C = acc or C = C + acc. The
-// fused multiply-add is the per-ISA file's `Fma::madd(acc, a, b)` (an intrinsic: fused at every
-// optimisation level, which contraction of `acc += a * b` is not), and tests/kernels/test_gemm.cpp
-// checks each kernel's bits against std::fma. Every geometry therefore gives the same bits for the
-// same kc slicing (when the driver skips an operand's zero steps, gemm.hpp, which steps depends on
-// the panel height, and a sum that underflowed to -0 can stay -0 where a dense tile's later
-// fma(0, b, -0) gives +0: geometries then agree up to the sign of a zero).
+// fused multiply-add is the per-ISA `Fma::madd(acc, a, b)` (fma_avx2.hpp, fma_avx512.hpp; an
+// intrinsic, fused at every optimisation level, which contraction of `acc += a * b` is not), and
+// tests/kernels/test_gemm.cpp checks each kernel's bits against std::fma. Every geometry therefore
+// gives the same bits for the same kc slicing (when the driver skips an operand's zero steps,
+// gemm.hpp, which steps depends on the panel height, and a sum that underflowed to -0 can stay -0
+// where a dense tile's later fma(0, b, -0) gives +0: geometries then agree up to the sign of a
+// zero).
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "kernels/vectors.hpp"
 
 namespace ember::kernels {
 // Internal linkage: each per-ISA file gets its own copy, so the linker can never merge an AVX-512
 // instance into the AVX2 file or the other way round.
 namespace {
-
-// The vectors of each path: 16 bytes (portable), 32 (AVX2), 64 (AVX-512, and the AVX-512
-// geometry compiled for AVX2 as pairs of ymm registers).
-using Floats4 = float __attribute__((vector_size(16)));
-using Doubles2 = double __attribute__((vector_size(16)));
-using Floats8 = float __attribute__((vector_size(32)));
-using Doubles4 = double __attribute__((vector_size(32)));
-using Floats16 = float __attribute__((vector_size(64)));
-using Doubles8 = double __attribute__((vector_size(64)));
 
 // One MR x (NV * lanes) tile of C; the arguments are those of MicroKernel in gemm.hpp. V is a
 // vector of T; row k of b's NR columns is at b + k * ldb. Fma::madd(acc, a, b)

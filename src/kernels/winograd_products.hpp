@@ -13,31 +13,30 @@
 // Every element is one chain of fused multiply-adds from zero over k (or t) in order, whatever the
 // blocking, so every geometry gives the same bits.
 //
-// The including file includes <algorithm>, <cstdint>, <cstring> and winograd_layout.hpp before
-// its target pragma, so that nothing with external linkage is compiled for its instruction set.
+// The including file includes <algorithm>, <cstdint>, <cstring>, vectors.hpp and
+// winograd_layout.hpp before its target pragma, so that nothing with external linkage is compiled
+// for its instruction set, and its Fma (fma_avx2.hpp, fma_avx512.hpp) inside it.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vectors.hpp"
 #include "kernels/winograd_layout.hpp"
 
 namespace ember::kernels::wino {
 // Internal linkage: each per-ISA file gets its own copy (no AVX-512 instance merged into AVX2).
 namespace {
 
-using Floats8 = float __attribute__((vector_size(32)));
-using Floats16 = float __attribute__((vector_size(64)));
-
 template <class V>
 constexpr int64_t kLanes = sizeof(V) / sizeof(float);
 
-// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < RB, t < VB * L (L floats a
-// vector): RB rows by VB vectors in registers, k in order.
+// acc[i][j] = sum_k a[i * ars + k * aks] * b[k * ldb + L * j + lane] for i < RB, j < VB, k < K:
+// RB rows by VB vectors in registers, each lane one chain of fused multiply-adds from zero, k in
+// order.
 template <class V, class Fma, int RB, int VB>
-[[gnu::always_inline]] inline void block_nn(int64_t K, const float* a, int64_t ars, int64_t aks,
-                                            const float* b, int64_t ldb, float* c, int64_t ldc) {
+[[gnu::always_inline]] inline void chains(int64_t K, const float* a, int64_t ars, int64_t aks,
+                                          const float* b, int64_t ldb, V (&acc)[RB][VB]) {
   constexpr int64_t L = kLanes<V>;
-  V acc[RB][VB];
 #pragma GCC unroll 8
   for (int i = 0; i < RB; ++i)
 #pragma GCC unroll 8
@@ -53,6 +52,16 @@ template <class V, class Fma, int RB, int VB>
       for (int j = 0; j < VB; ++j) Fma::madd(acc[i][j], av, bv[j]);
     }
   }
+}
+
+// c[r, t] = sum_k a[r * ars + k * aks] * b[k * ldb + t] for r < RB, t < VB * L (L floats a
+// vector).
+template <class V, class Fma, int RB, int VB>
+[[gnu::always_inline]] inline void block_nn(int64_t K, const float* a, int64_t ars, int64_t aks,
+                                            const float* b, int64_t ldb, float* c, int64_t ldc) {
+  constexpr int64_t L = kLanes<V>;
+  V acc[RB][VB];
+  chains<V, Fma, RB, VB>(K, a, ars, aks, b, ldb, acc);
 #pragma GCC unroll 8
   for (int i = 0; i < RB; ++i)
 #pragma GCC unroll 8
@@ -93,28 +102,14 @@ void products_nn(int64_t R, int64_t ld, int64_t K, const float* a, int64_t ars, 
 }
 
 // c[r, j] (+)= sum_t m[r * ld + t] * vt[t * ldv + j] for r < RB and j < w (w <= VB * L, vt's rows
-// readable to VB * L floats), t < ld in order: RB rows by VB vectors of columns in registers.
+// readable to VB * L floats), t < ld in order.
 template <class V, class Fma, int RB, int VB>
 [[gnu::always_inline]] inline void block_nt(int64_t ld, const float* m, const float* vt,
                                             int64_t ldv, float* c, int64_t ldc, int64_t w,
                                             bool accumulate) {
   constexpr int64_t L = kLanes<V>;
   V acc[RB][VB];
-#pragma GCC unroll 8
-  for (int i = 0; i < RB; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < VB; ++j) acc[i][j] = V{};
-  for (int64_t t = 0; t < ld; ++t) {
-    V bv[VB];
-#pragma GCC unroll 8
-    for (int j = 0; j < VB; ++j) std::memcpy(&bv[j], vt + t * ldv + L * j, sizeof(V));
-#pragma GCC unroll 8
-    for (int i = 0; i < RB; ++i) {
-      const float av = m[i * ld + t];
-#pragma GCC unroll 8
-      for (int j = 0; j < VB; ++j) Fma::madd(acc[i][j], av, bv[j]);
-    }
-  }
+  chains<V, Fma, RB, VB>(ld, m, ld, 1, vt, ldv, acc);
 #pragma GCC unroll 8
   for (int i = 0; i < RB; ++i) {
     float sums[L * VB];

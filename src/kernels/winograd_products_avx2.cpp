@@ -9,33 +9,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vectors.hpp"
 #include "kernels/winograd_layout.hpp"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
+#include "kernels/fma_avx2.hpp"
 #include "kernels/winograd_products.hpp"
-
-namespace ember::kernels::wino {
-namespace {
-
-// acc = a * b + acc, one rounding per lane; a 64-byte vector as its two 32-byte halves.
-struct Fma {
-  static inline void madd(Floats8& acc, float a, const Floats8& b) {
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
-  }
-  static inline void madd(Floats16& acc, float a, const Floats16& b) {
-    Floats8 h[2], bh[2];
-    std::memcpy(h, &acc, sizeof(h));
-    std::memcpy(bh, &b, sizeof(bh));
-    madd(h[0], a, bh[0]);
-    madd(h[1], a, bh[1]);
-    std::memcpy(&acc, h, sizeof(h));
-  }
-};
-
-}  // namespace
-}  // namespace ember::kernels::wino
 
 #pragma GCC pop_options
 

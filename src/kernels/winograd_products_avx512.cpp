@@ -10,28 +10,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vectors.hpp"
 #include "kernels/winograd_layout.hpp"
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 
+#include "kernels/fma_avx512.hpp"
 #include "kernels/winograd_products.hpp"
-
-namespace ember::kernels::wino {
-namespace {
-
-// acc = a * b + acc, one rounding per lane.
-struct Fma {
-  static inline void madd(Floats8& acc, float a, const Floats8& b) {
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(a), b, acc);
-  }
-  static inline void madd(Floats16& acc, float a, const Floats16& b) {
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(a), b, acc);
-  }
-};
-
-}  // namespace
-}  // namespace ember::kernels::wino
 
 #pragma GCC pop_options
 

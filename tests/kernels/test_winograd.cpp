@@ -108,37 +108,62 @@ TEST(Winograd, AppliesOnlyTo3x3Stride1) {
   EXPECT_FALSE(winograd_applies(3, 3, 1, 1, 1, 1, 1, 0, 0, 2, 5));    // no output row
 }
 
+namespace {
+
+// A random forward and backward problem for case c, values in [-1, 1].
+struct Problem {
+  Case c;
+  WinogradGeometry g;
+  std::vector<float> x, w, b, dy, u, scratch;
+  Problem(const Case& cs, std::mt19937& rng)
+      : c(cs),
+        g{cs.C, cs.O, cs.H, cs.W, cs.ph, cs.pw},
+        x(static_cast<size_t>(cs.n * cs.C * cs.H * cs.W)),
+        w(static_cast<size_t>(cs.O * cs.C * 9)),
+        b(static_cast<size_t>(cs.O)),
+        dy(static_cast<size_t>(cs.n * cs.O * g.Ho() * g.Wo())),
+        u(static_cast<size_t>(16 * cs.O * cs.C)),
+        scratch(static_cast<size_t>(winograd_scratch_size(g, cs.n))) {
+    std::uniform_real_distribution<float> dist(-1.f, 1.f);
+    for (auto* v : {&x, &w, &b, &dy})
+      for (float& e : *v) e = dist(rng);
+    winograd_weights(w.data(), g, u.data());
+  }
+  // y, dx and du on the path chosen now; with twice, du accumulates a second backward's sums
+  std::vector<float> y_, dx_, du_;
+  void run(bool twice) {
+    y_.assign(dy.size(), -9.f);
+    dx_.assign(x.size(), -9.f);
+    du_.assign(u.size(), -9.f);
+    winograd_forward(x.data(), u.data(), b.data(), g, c.n, y_.data(), scratch.data());
+    winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx_.data(), du_.data(), false,
+                      scratch.data());
+    if (twice)
+      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, nullptr, du_.data(), true,
+                        scratch.data());
+  }
+};
+
+}  // namespace
+
 // The AVX2 path (vectorised transforms, small products straight on the transformed layout)
 // against the generic one (scalar transforms, sgemm products), which keeps the old arithmetic.
 TEST(Winograd, SmallProductsMatchSgemmPath) {
   const Isa saved = active_isa();
   std::mt19937 rng(5);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
   for (const Case c :
        {Case{2, 16, 32, 14, 14, 1, 1}, Case{3, 7, 5, 19, 23, 0, 2}, Case{1, 4, 9, 2, 40, 2, 2}}) {
-    const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
-    std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
-        w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
-        dy(static_cast<size_t>(c.n * c.O * g.Ho() * g.Wo()));
-    for (auto* v : {&x, &w, &b, &dy})
-      for (float& e : *v) e = dist(rng);
-    std::vector<float> u(static_cast<size_t>(16 * c.O * c.C));
-    winograd_weights(w.data(), g, u.data());
-    std::vector<float> scratch(static_cast<size_t>(winograd_scratch_size(g, c.n)));
+    Problem p(c, rng);
     std::vector<float> y[2], dx[2], du[2];
     for (int k = 0; k < 2; ++k) {
       force_isa(k == 0 ? Isa::generic : Isa::avx2);
-      y[k].assign(dy.size(), -9.f);
-      dx[k].assign(x.size(), -9.f);
-      du[k].assign(u.size(), -9.f);
-      winograd_forward(x.data(), u.data(), b.data(), g, c.n, y[k].data(), scratch.data());
-      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx[k].data(), du[k].data(), false,
-                        scratch.data());
+      p.run(false);
+      y[k] = p.y_, dx[k] = p.dx_, du[k] = p.du_;
     }
     const std::vector<double> y0 = to_double(y[0]), dx0 = to_double(dx[0]), du0 = to_double(du[0]);
     expect_close(y[1], y0, 1e-5, "y", c);
     expect_close(dx[1], dx0, 1e-5, "dx", c);
-    expect_close(du[1], du0, 1e-5 * std::sqrt(static_cast<double>(c.n * g.tiles())), "du", c);
+    expect_close(du[1], du0, 1e-5 * std::sqrt(static_cast<double>(c.n * p.g.tiles())), "du", c);
   }
   force_isa(saved);
 }
@@ -155,35 +180,19 @@ TEST(Winograd, SmallProductsMatchSgemmPath) {
 TEST(Winograd, ProductGeometriesAgreeBitwise) {
   const Isa saved = active_isa();
   std::mt19937 rng(23);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
   const bool avx512 = detected_isa() == Isa::avx512;
   if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: no vector path";
   for (const Case c :
        {Case{2, 16, 32, 14, 14, 1, 1}, Case{1, 13, 11, 6, 7, 1, 1}, Case{3, 17, 9, 16, 16, 2, 1},
         Case{1, 33, 20, 9, 9, 0, 0}, Case{2, 24, 6, 10, 30, 1, 1}, Case{2, 8, 6, 11, 13, 2, 0}}) {
-    const WinogradGeometry g{c.C, c.O, c.H, c.W, c.ph, c.pw};
-    std::vector<float> x(static_cast<size_t>(c.n * c.C * c.H * c.W)),
-        w(static_cast<size_t>(c.O * c.C * 9)), b(static_cast<size_t>(c.O)),
-        dy(static_cast<size_t>(c.n * c.O * g.Ho() * g.Wo()));
-    for (auto* v : {&x, &w, &b, &dy})
-      for (float& e : *v) e = dist(rng);
-    std::vector<float> u(static_cast<size_t>(16 * c.O * c.C));
-    winograd_weights(w.data(), g, u.data());
-    std::vector<float> scratch(static_cast<size_t>(winograd_scratch_size(g, c.n)));
+    Problem p(c, rng);
     std::vector<float> y[3], dx[3], du[3];
     const int runs = avx512 ? 3 : 2;
     for (int k = 0; k < runs; ++k) {
       force_isa(k == 2 ? Isa::avx512 : Isa::avx2);
       force_winograd_products(k == 1 ? WinogradProducts::wide_on_avx2 : WinogradProducts::by_isa);
-      y[k].assign(dy.size(), -9.f);
-      dx[k].assign(x.size(), -9.f);
-      du[k].assign(u.size(), -9.f);
-      winograd_forward(x.data(), u.data(), b.data(), g, c.n, y[k].data(), scratch.data());
-      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, dx[k].data(), du[k].data(), false,
-                        scratch.data());
-      // accumulating into du: the same sums added to the first
-      winograd_backward(x.data(), u.data(), dy.data(), g, c.n, nullptr, du[k].data(), true,
-                        scratch.data());
+      p.run(true);  // du accumulated too: the same sums added to the first
+      y[k] = p.y_, dx[k] = p.dx_, du[k] = p.du_;
     }
     force_winograd_products(WinogradProducts::by_isa);
     for (int k = 1; k < runs; ++k) {
