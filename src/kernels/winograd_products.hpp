@@ -110,6 +110,21 @@ template <class V, class Fma, int RB, int VB>
   constexpr int64_t L = kLanes<V>;
   V acc[RB][VB];
   chains<V, Fma, RB, VB>(ld, m, ld, 1, vt, ldv, acc);
+  if (w == L * VB) {  // whole vectors: added and stored as such (the same adds)
+#pragma GCC unroll 8
+    for (int i = 0; i < RB; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < VB; ++j) {
+        float* cij = c + i * ldc + L * j;
+        if (accumulate) {
+          V old;
+          std::memcpy(&old, cij, sizeof(V));
+          acc[i][j] = old + acc[i][j];
+        }
+        std::memcpy(cij, &acc[i][j], sizeof(V));
+      }
+    return;
+  }
 #pragma GCC unroll 8
   for (int i = 0; i < RB; ++i) {
     float sums[L * VB];
