@@ -51,29 +51,67 @@ __attribute__((target("avx2,fma"))) void grad_input_columns_avx2(const float* v0
   if (TW % 8 == 0) _mm256_storeu_ps(q + 2 * TW, _mm256_setr_ps(last2, last3, 0, 0, 0, 0, 0, 0));
 }
 
+// Where a narrow plane row's image columns come from: the image's columns [0, 8) are the plane's
+// [pw, pw + 8) and, for W > 8, its last 8 the plane's [pw + W - 8, pw + W) (pw + W <= 16, the
+// plane's width). Plane column c is lane c / 2 of the row's even or odd vector, so each image
+// vector is two permutes by `idx` (lanes (s + j) / 2) and a blend by `odd` (lanes where s + j is
+// odd).
+struct ImageColumns {
+  __m256i idx0, idx1;
+  __m256 odd0, odd1;
+};
+
+// idx and odd for the plane columns [s, s + 8)
+__attribute__((target("avx2"))) inline void columns_from(int64_t s, __m256i& idx, __m256& odd) {
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i c = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                     _mm256_set1_epi32(static_cast<int>(s)));
+  idx = _mm256_srli_epi32(c, 1);
+  odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(c, one), one));
+}
+
+__attribute__((target("avx2"))) inline ImageColumns image_columns(const WinogradGeometry& g) {
+  ImageColumns r;
+  columns_from(g.pw, r.idx0, r.odd0);
+  columns_from(g.pw + std::max<int64_t>(g.W - 8, 0), r.idx1, r.odd1);
+  return r;
+}
+
+__attribute__((target("avx2"))) inline __m256 plane_columns(__m256 even, __m256 odd, __m256i idx,
+                                                            __m256 odd_lanes) {
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(even, idx), _mm256_permutevar8x32_ps(odd, idx),
+                          odd_lanes);
+}
+
 // Plane row r (padded coordinates; its even and odd columns) into row r - ph of the image out,
-// when that is a row of it, through `joined` (16 floats).
+// when that is a row of it, straight from registers: one or two whole vectors (the second
+// overlapping the first) or, for W < 8, the first W floats in pieces.
 __attribute__((target("avx2"))) inline void write_plane_row(int64_t r, __m256 even, __m256 odd,
                                                             const WinogradGeometry& g, float* out,
-                                                            float* joined) {
+                                                            const ImageColumns& cols) {
   const int64_t h = r - g.ph;
   if (h < 0 || h >= g.H) return;
-  __m256 lo, hi;
-  interleave(even, odd, lo, hi);
-  _mm256_storeu_ps(joined, lo);
-  _mm256_storeu_ps(joined + 8, hi);
-  copy_row(out + h * g.W, joined + g.pw, g.W);
+  float* dst = out + h * g.W;
+  const __m256 first = plane_columns(even, odd, cols.idx0, cols.odd0);
+  if (g.W < 8) {
+    store_first8(dst, first, g.W);
+    return;
+  }
+  _mm256_storeu_ps(dst, first);
+  if (g.W > 8) _mm256_storeu_ps(dst + g.W - 8, plane_columns(even, odd, cols.idx1, cols.odd1));
 }
 
 // dx for images [0, n) when a tile row's plane columns fit one vector each for the even and the
 // odd ones (TW <= 7; AVX2). Per channel and tile row, the column step of its 4 rows k as even and
 // odd plane columns (lane tx: columns 2 tx and 2 tx + 1, lane TW the last tile's c2, c3), the
 // row step in registers, the two plane rows this tile row shares with the next carried to it,
-// and each plane row, once it has both tile rows' terms, joined and written out cropped to the
-// image. No plane to clear, add into and copy out, no rows through memory; the same operations
-// as grad_input_transform_avx2, in the same order, on each value.
-__attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(
-    const float* dV, const WinogradGeometry& g, int64_t n, const Scratch& s, float* dx) {
+// and each plane row, once it has both tile rows' terms, written out cropped to the image
+// straight from its even and odd vectors (write_plane_row). No plane to clear, add into and copy
+// out, no rows through memory; the same operations as grad_input_transform_avx2, in the same order,
+// on each value.
+__attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(const float* dV,
+                                                                          const WinogradGeometry& g,
+                                                                          int64_t n, float* dx) {
   const Sizes z(g);
   const int64_t T = row_stride(n * z.tiles), C = g.C, CT = C * T;
   const __m256 keep = _mm256_castsi256_ps(first_lanes(z.TW));        // lanes of tiles
@@ -81,7 +119,7 @@ __attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(
       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_setzero_si256()));
   const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);  // lane l from lane l - 1
   const __m256 zero = _mm256_setzero_ps();
-  float* joined = s.rows;  // one plane row, 16 floats
+  const ImageColumns cols = image_columns(g);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < C; ++c) {
       float* out = dx + (i * C + c) * g.H * g.W;
@@ -111,12 +149,12 @@ __attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(
         const __m256 p2o = _mm256_add_ps(zero, _mm256_add_ps(_mm256_sub_ps(qo[1], qo[0]), qo[2]));
         const __m256 p3e = _mm256_sub_ps(zero, qe[3]), p3o = _mm256_sub_ps(zero, qo[3]);
         // rows 2 ty and 2 ty + 1 have all their terms
-        write_plane_row(2 * ty, p0e, p0o, g, out, joined);
-        write_plane_row(2 * ty + 1, p1e, p1o, g, out, joined);
+        write_plane_row(2 * ty, p0e, p0o, g, out, cols);
+        write_plane_row(2 * ty + 1, p1e, p1o, g, out, cols);
         p0e = p2e, p0o = p2o, p1e = p3e, p1o = p3o;
       }
-      write_plane_row(2 * z.TH, p0e, p0o, g, out, joined);
-      write_plane_row(2 * z.TH + 1, p1e, p1o, g, out, joined);
+      write_plane_row(2 * z.TH, p0e, p0o, g, out, cols);
+      write_plane_row(2 * z.TH + 1, p1e, p1o, g, out, cols);
     }
 }
 
@@ -176,7 +214,7 @@ inline void grad_input_transform_loops(const float* dV, const WinogradGeometry& 
                                        const Scratch& s, float* dx) {
   if constexpr (kVec) {
     if (g.TW() <= 7) {
-      grad_input_transform_narrow_avx2(dV, g, n, s, dx);
+      grad_input_transform_narrow_avx2(dV, g, n, dx);
     } else {
       grad_input_transform_avx2(dV, g, n, s, dx);
     }

@@ -63,9 +63,9 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
 
 // Scratch layout: V, M, one position's V transposed for the vector path's du product
 // ([T][round8(C)]), one padded plane, 4 rows Wr wide (the plain input transform's rows t, the
-// gradient input transform's column-step rows q or, for narrow planes, its joined plane row, the
-// pooled output's rows; last, so that the guard-page tests see a whole-vector store that runs past
-// them). The AVX2 input and output transforms use neither the plane nor the rows.
+// gradient input transform's column-step rows q, the pooled output's rows; last, so that the
+// guard-page tests see a whole-vector store that runs past them). The AVX2 input and output
+// transforms use neither the plane nor the rows.
 struct Scratch {
   float *V, *M, *vt, *plane, *rows;
 };
