@@ -39,7 +39,6 @@ using wino::carve;
 using wino::clear_pad_columns;
 using wino::row_stride;
 using wino::Scratch;
-using wino::Sizes;
 
 // kSmall: the products by the vector path's kernels pr (winograd_products.hpp); else by sgemm
 // (the path without AVX2, and the reference the tests compare the other against; pr null).
@@ -81,7 +80,7 @@ inline void backward_body(const wino::Products* pr, const float* x, const float*
     if (du != nullptr) {
       if constexpr (kSmall) {
         // V[p] transposed (the only packing), then du[p] against it
-        const int64_t ldv = (C + 7) / 8 * 8;
+        const int64_t ldv = wino::round8(C);
         pack_b_transposed_avx2(s.V + p * C * ld, ld, ld, C, ldv, s.vt);
         pr->nt(O, C, ld, s.M + p * O * ld, s.vt, ldv, du + p * O * C, accumulate);
       } else {
@@ -150,9 +149,7 @@ bool winograd_applies(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh
 }
 
 int64_t winograd_scratch_size(const WinogradGeometry& g, int64_t n) {
-  const Sizes z(g);
-  const int64_t T = row_stride(n * z.tiles);
-  return 16 * g.C * T + 16 * g.O * T + z.Hp * z.Ws + 4 * z.Wr + T * ((g.C + 7) / 8 * 8);
+  return wino::ScratchLayout(g, n).total;
 }
 
 void winograd_weights(const float* w, const WinogradGeometry& g, float* u) {

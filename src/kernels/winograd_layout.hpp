@@ -12,6 +12,9 @@
 
 namespace ember::kernels::wino {
 
+// n rounded up to whole vectors of 8 floats.
+inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
+
 struct Sizes {
   int64_t TH, TW, tiles, Hp, Wp, Ho, Wo;
   explicit Sizes(const WinogradGeometry& g)
@@ -22,7 +25,7 @@ struct Sizes {
         Wp(2 * g.TW() + 2),
         Ho(g.Ho()),
         Wo(g.Wo()),
-        Ws((Wp + 7) / 8 * 8),
+        Ws(round8(Wp)),
         Wr(Wp + 16) {}
   int64_t Ws;  // row stride of the padded plane: Wp rounded up to whole vectors
   int64_t Wr;  // width of the scratch rows: room for grad_input_columns_avx2's whole vectors
@@ -30,7 +33,7 @@ struct Sizes {
 
 // Row stride of V and M for T tile columns: T rounded up to the vector width; the columns
 // [T, ld) are kept zero so the products may run over whole vectors.
-inline int64_t row_stride(int64_t T) { return (T + 7) / 8 * 8; }
+inline int64_t row_stride(int64_t T) { return round8(T); }
 
 // Zeroes the columns [T, ld) of `rows` rows of a [rows][ld] array.
 inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
@@ -69,16 +72,22 @@ inline void clear_pad_columns(float* a, int64_t rows, int64_t T) {
 struct Scratch {
   float *V, *M, *vt, *plane, *rows;
 };
+// Where each part starts (V at 0), and the floats of the whole (winograd_scratch_size).
+struct ScratchLayout {
+  int64_t M, vt, plane, rows, total;
+  ScratchLayout(const WinogradGeometry& g, int64_t n) {
+    const Sizes z(g);
+    const int64_t T = row_stride(n * z.tiles);
+    M = 16 * g.C * T;
+    vt = M + 16 * g.O * T;
+    plane = vt + T * round8(g.C);
+    rows = plane + z.Hp * z.Ws;
+    total = rows + 4 * z.Wr;
+  }
+};
 inline Scratch carve(const WinogradGeometry& g, int64_t n, float* s) {
-  const Sizes z(g);
-  const int64_t T = row_stride(n * z.tiles);
-  Scratch r;
-  r.V = s;
-  r.M = r.V + 16 * g.C * T;
-  r.vt = r.M + 16 * g.O * T;
-  r.plane = r.vt + T * ((g.C + 7) / 8 * 8);
-  r.rows = r.plane + z.Hp * z.Ws;
-  return r;
+  const ScratchLayout l(g, n);
+  return {s, s + l.M, s + l.vt, s + l.plane, s + l.rows};
 }
 
 // The products of the vector path (winograd_products.hpp): c [R][ld] = a b with a read as
