@@ -2,7 +2,15 @@
 //
 // Every image is first copied into a zero-bordered plane whose rows are Wq = round16(Wo) + 2 wide,
 // so the 8-wide loads of the shifted rows never need bounds checks (the extra columns are zero;
-// round16 for the pooled path's 16 columns a step, round8 would do for the plain one).
+// round16 for the 16 columns a step of the pooled forward and of the weight gradient, round8
+// would do for the plain forward). One more zero row below lets the weight gradient step a last
+// single output row as a pair.
+//
+// The AVX2 pooled forward and the AVX2 weight gradient take the plane split by column parity
+// (pad_images_split): each row holds its even padded columns, then its odd ones. A vector of the
+// even or odd outputs of 8 consecutive 2x2 windows then meets its 9 taps as whole-vector loads,
+// so the windows' a b / c d come out of the FMAs in pool order, with no shuffles (and the
+// gradient's unpooled a b / c d go in the same way).
 // Plain: a partial last vector of outputs is stored, and dy loaded, through a lane mask. Pooled
 // (AVX2): a partial last group of pooled values is stored and loaded in pieces of 4, 2 and 1.
 #include "kernels/conv_direct.hpp"
@@ -24,7 +32,8 @@ namespace {
 struct Plane {
   int64_t Hq, Wq;
   explicit Plane(const DirectGeometry& g) : Hq(g.H + 2 * g.ph), Wq((g.Wo() + 15) / 16 * 16 + 2) {}
-  int64_t size() const { return Hq * Wq; }
+  int64_t size() const { return (Hq + 1) * Wq; }  // the padded image and a zero row
+  int64_t half() const { return Wq / 2; }         // split rows: where the odd columns start
 };
 
 // The n images into their zero-bordered planes (padded[n][Hq][Wq]).
@@ -45,6 +54,52 @@ template <bool kVec>
       }
     }
   }
+}
+
+// The lanes of columns c0 .. c0 + 7 that lie inside [0, W).
+__attribute__((target("avx2"))) inline __m256i inside_lanes(int64_t c0, int64_t W) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const auto from = static_cast<int>(std::clamp<int64_t>(-c0, -1, 8));
+  const auto to = static_cast<int>(std::clamp<int64_t>(W - c0, -1, 8));
+  return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(from - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(to), lane));
+}
+
+// The n images into split planes (AVX2): padded column p of a row at p / 2 when p is even, at
+// half() + p / 2 when odd; all else zero. 16 padded columns a step: two masked loads of the image
+// row (lanes outside it read as 0 and are not accessed) and one deinterleave. Wq = 16m + 2: the
+// last two columns one by one.
+__attribute__((target("avx2"))) void pad_images_split(const float* x, const DirectGeometry& g,
+                                                      int64_t n, float* padded) {
+  const Plane q(g);
+  const int64_t half = q.half();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t hp = 0; hp <= q.Hq; ++hp) {
+      float* dst = padded + i * q.size() + hp * q.Wq;
+      const int64_t h = hp - g.ph;
+      if (h < 0 || h >= g.H) {
+        zero_row(dst, q.Wq);
+        continue;
+      }
+      // the address of image column c as an integer: c may lie before the row (masked off)
+      const auto at = reinterpret_cast<std::uintptr_t>(x + (i * g.H + h) * g.W);
+      auto column = [&](int64_t c) {
+        return reinterpret_cast<const float*>(at + static_cast<std::uintptr_t>(c) * sizeof(float));
+      };
+      int64_t p = 0;
+      for (; p + 16 <= q.Wq; p += 16) {
+        const int64_t c0 = p - g.pw;
+        __m256 even, odd;
+        deinterleave(_mm256_maskload_ps(column(c0), inside_lanes(c0, g.W)),
+                     _mm256_maskload_ps(column(c0 + 8), inside_lanes(c0 + 8, g.W)), even, odd);
+        _mm256_storeu_ps(dst + p / 2, even);
+        _mm256_storeu_ps(dst + half + p / 2, odd);
+      }
+      for (; p < q.Wq; ++p) {
+        const int64_t c = p - g.pw;
+        dst[(p % 2) * half + p / 2] = c >= 0 && c < g.W ? *column(c) : 0.0f;
+      }
+    }
 }
 
 // Where output row oh of channel o goes. Plain: y [n][O][Ho][Wo]. Pooled (code not null), on the
@@ -211,13 +266,23 @@ __attribute__((target("avx2,fma"))) void forward_rows(const float* r0, int64_t W
   }
 }
 
-// kChannels channels from o of forward_pooled_pair's 16 columns from ow: 4 FMA chains each, the
-// shifted input vectors loaded once for all of them.
+// Tap dc (0..2) of the even (h 0) or odd (h 1) outputs of windows j0 .. j0 + 7 in a split row:
+// padded columns 2j + h + dc, vector s = h + dc: even j, odd j, even j + 1, odd j + 1.
+__attribute__((target("avx2"), always_inline)) inline __m256 split_taps(const float* row,
+                                                                        int64_t half, int64_t j0,
+                                                                        int s) {
+  return _mm256_loadu_ps(row + (s % 2) * half + j0 + s / 2);
+}
+
+// kChannels channels from o of forward_pooled_pair's windows j0 .. j0 + 7 (columns 2 j0 ..
+// 2 j0 + 15), from the split plane: 4 FMA chains each (rows oh, oh + 1, even and odd columns:
+// the windows' a, b, c, d), the input vectors loaded once for all of them.
 template <int kChannels>
 __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
     const float* r0, int64_t Wq, const float* w, const float* bias, const Outputs& outs, int64_t o,
-    int64_t ow, int64_t at, int64_t plane, int64_t count) {
-  __m256 acc[kChannels][2][2];  // [channel][output row][columns ow, ow + 8]
+    int64_t j0, int64_t at, int64_t plane, int64_t count) {
+  const int64_t half = Wq / 2;
+  __m256 acc[kChannels][2][2];  // [channel][output row][even, odd columns]
   for (int c = 0; c < kChannels; ++c)
     acc[c][0][0] = acc[c][0][1] = acc[c][1][0] = acc[c][1][1] =
         _mm256_set1_ps(bias != nullptr ? bias[o + c] : 0.0f);
@@ -229,15 +294,12 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
     for (int r = 0; r < 2; ++r)
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
-        const __m256 in = _mm256_loadu_ps(r0 + (r + k / 3) * Wq + ow + 8 * h + k % 3);
+        const __m256 in = split_taps(r0 + (r + k / 3) * Wq, half, j0, h + k % 3);
         for (int c = 0; c < kChannels; ++c) acc[c][r][h] = _mm256_fmadd_ps(wk[c], in, acc[c][r][h]);
       }
   }
   for (int c = 0; c < kChannels; ++c) {
-    // window j: a = row0[2j], b = row0[2j + 1], c = row1[2j], d = row1[2j + 1]
-    __m256 wa, wb, wc, wd;
-    deinterleave(acc[c][0][0], acc[c][0][1], wa, wb);
-    deinterleave(acc[c][1][0], acc[c][1][1], wc, wd);
+    const __m256 wa = acc[c][0][0], wb = acc[c][0][1], wc = acc[c][1][0], wd = acc[c][1][1];
     __m256i k;
     store_first8(outs.y + at + (o + c) * plane,
                  outs.relu ? relu_pool4_avx2(wa, wb, wc, wd, k) : pool4_avx2(wa, wb, wc, wd, k),
@@ -246,12 +308,12 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
   }
 }
 
-// Pooled (Ho and Wo even): output rows oh and oh + 1 of every channel, pooled 2x2 in registers,
-// 16 columns (8 windows) at a time, two channels at a time (pooled_channels). Per channel, its two
-// rows' two vectors are four FMA chains (each output bias + f[0] a0 + ... + f[8] a8 in that order,
-// as forward_rows), relu'd when asked; even and odd columns split (deinterleave) give
-// the 8 windows' a b / c d as pool4_avx2's lanes (the pool kernels' rule), and the maxima and
-// codes go straight into y and code. No full-size row, no separate pooling pass.
+// Pooled (Ho and Wo even), from the split plane: output rows oh and oh + 1 of every channel,
+// pooled 2x2 in registers, 8 windows (16 columns) at a time, two channels at a time
+// (pooled_channels). Per channel, its two rows' even and odd columns are four FMA chains (each
+// output bias + f[0] a0 + ... + f[8] a8 in that order, as forward_rows), relu'd when asked: the
+// 8 windows' a b / c d as pool4_avx2's lanes (the pool kernels' rule). The maxima and codes go
+// straight into y and code. No full-size row, no separate pooling pass.
 __attribute__((target("avx2,fma"))) void forward_pooled_pair(const float* r0, int64_t Wq,
                                                              const float* w, const float* bias,
                                                              const Outputs& outs, int64_t i,
@@ -261,8 +323,9 @@ __attribute__((target("avx2,fma"))) void forward_pooled_pair(const float* r0, in
     const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from column ow
     const int64_t at = (i * O) * plane + (oh / 2) * PW + ow / 2;
     int64_t o = 0;
-    for (; o + 2 <= O; o += 2) pooled_channels<2>(r0, Wq, w, bias, outs, o, ow, at, plane, count);
-    if (o < O) pooled_channels<1>(r0, Wq, w, bias, outs, o, ow, at, plane, count);
+    for (; o + 2 <= O; o += 2)
+      pooled_channels<2>(r0, Wq, w, bias, outs, o, ow / 2, at, plane, count);
+    if (o < O) pooled_channels<1>(r0, Wq, w, bias, outs, o, ow / 2, at, plane, count);
   }
 }
 
@@ -272,13 +335,14 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
                                                       float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho();
-  pad_images<true>(x, g, n, padded);
   if (outs.code != nullptr) {  // Ho even (an odd last row, outside any window, is skipped)
+    pad_images_split(x, g, n, padded);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t oh = 0; oh + 2 <= Ho; oh += 2)
         forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh);
     return;
   }
+  pad_images<true>(x, g, n, padded);
   const __m256i mask = first_lanes(g.Wo() % 8);
   for (int64_t i = 0; i < n; ++i) {
     int64_t oh = 0;
@@ -300,75 +364,64 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
   return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-// One row's step of the weight gradient: v (dy's 8 columns from ow) times the 9 shifted input
-// vectors (rows r0, r0 + Wq, r0 + 2 Wq) into c[0..8], v itself into c[9]. The callers give lanes
-// past Wo as 0, so the (finite) image values there add nothing.
-__attribute__((target("avx2,fma"), always_inline)) inline void dw_row_step(__m256* c,
-                                                                           const float* r0,
-                                                                           int64_t Wq, __m256 v,
-                                                                           int64_t ow) {
-  const float* r1 = r0 + Wq;
-  const float* r2 = r1 + Wq;
-  c[9] = _mm256_add_ps(c[9], v);
-  c[0] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow), c[0]);
-  c[1] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 1), c[1]);
-  c[2] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r0 + ow + 2), c[2]);
-  c[3] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow), c[3]);
-  c[4] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 1), c[4]);
-  c[5] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r1 + ow + 2), c[5]);
-  c[6] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow), c[6]);
-  c[7] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 1), c[7]);
-  c[8] = _mm256_fmadd_ps(v, _mm256_loadu_ps(r2 + ow + 2), c[8]);
+// One step of the weight gradient over 8 pooling windows' places, j0 .. j0 + 7 (columns 2 j0 ..
+// 2 j0 + 15 of output rows oh and oh + 1), from the split plane at row oh (r0): e0 and o0 are
+// row oh's gradient at the even and odd columns, e1 and o1 row oh + 1's. Tap k = 3 dr + dc meets
+// the even outputs of row oh + r at split vector dc of input row oh + r + dr, the odd ones at
+// vector dc + 1 (split_taps), so each of the 16 input vectors (4 rows, 4 vectors) is loaded once
+// for up to 4 FMAs. Each accumulator takes e0's term, o0's, e1's, then o1's; c[9], the bias's,
+// the four gradients. The callers give lanes past the outputs as 0, so the (finite) image values
+// there add nothing.
+__attribute__((target("avx2,fma"), always_inline)) inline void dw_group_step(
+    __m256* c, const float* r0, int64_t Wq, __m256 e0, __m256 o0, __m256 e1, __m256 o1,
+    int64_t j0) {
+  const int64_t half = Wq / 2;
+  c[9] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c[9], e0), o0), e1), o1);
+#pragma GCC unroll 4
+  for (int rr = 0; rr < 4; ++rr)  // input row oh + rr: dr = rr for row oh, rr - 1 for row oh + 1
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      const __m256 in = split_taps(r0 + rr * Wq, half, j0, v);
+      if (rr <= 2 && v <= 2) c[3 * rr + v] = _mm256_fmadd_ps(e0, in, c[3 * rr + v]);
+      if (rr <= 2 && v >= 1) c[3 * rr + v - 1] = _mm256_fmadd_ps(o0, in, c[3 * rr + v - 1]);
+      if (rr >= 1 && v <= 2) c[3 * rr - 3 + v] = _mm256_fmadd_ps(e1, in, c[3 * rr - 3 + v]);
+      if (rr >= 1 && v >= 1) c[3 * rr - 4 + v] = _mm256_fmadd_ps(o1, in, c[3 * rr - 4 + v]);
+    }
 }
 
-// Two rows' steps at once: v0 (dy row oh, 8 columns from ow) against input rows r0 .. r0 + 2 Wq
-// and v1 (row oh + 1) against r0 + Wq .. r0 + 3 Wq. Each input vector of the rows both use is
-// loaded once for both (12 loads for 18 FMAs, where two dw_row_steps load 18). Every accumulator
-// takes v0's term, then v1's: the order of dw_row_step(v0) then dw_row_step(v1) per column, so the
-// pooled and plain paths, which both step this way, give the same bits.
-__attribute__((target("avx2,fma"), always_inline)) inline void dw_pair_step(__m256* c,
-                                                                            const float* r0,
-                                                                            int64_t Wq, __m256 v0,
-                                                                            __m256 v1, int64_t ow) {
-  c[9] = _mm256_add_ps(_mm256_add_ps(c[9], v0), v1);
-#pragma GCC unroll 3
-  for (int d = 0; d < 3; ++d) {
-    c[d] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + ow + d), c[d]);
-    const __m256 x1 = _mm256_loadu_ps(r0 + Wq + ow + d);
-    c[3 + d] = _mm256_fmadd_ps(v0, x1, c[3 + d]);
-    c[d] = _mm256_fmadd_ps(v1, x1, c[d]);
-    const __m256 x2 = _mm256_loadu_ps(r0 + 2 * Wq + ow + d);
-    c[6 + d] = _mm256_fmadd_ps(v0, x2, c[6 + d]);
-    c[3 + d] = _mm256_fmadd_ps(v1, x2, c[3 + d]);
-    c[6 + d] = _mm256_fmadd_ps(v1, _mm256_loadu_ps(r0 + 3 * Wq + ow + d), c[6 + d]);
-  }
+// dy's 8 columns from ow of a row: a whole load, a masked one for the last part, or 0 past Wo.
+__attribute__((target("avx2"))) inline __m256 dy_vector(const float* d, int64_t ow, int64_t Wo) {
+  if (ow + 8 <= Wo) return _mm256_loadu_ps(d + ow);
+  if (ow >= Wo) return _mm256_setzero_ps();
+  return _mm256_maskload_ps(d + ow, first_lanes(Wo - ow));
 }
 
-// dy's 8 columns from ow of a row, through the mask on the last, partial vector.
-__attribute__((target("avx2"))) inline __m256 dy_vector(const float* d, int64_t ow, int64_t Wo,
-                                                        __m256i mask) {
-  return ow + 8 <= Wo ? _mm256_loadu_ps(d + ow) : _mm256_maskload_ps(d + ow, mask);
+// A full-size dy row's 16 columns from ow split into even and odd columns (lanes past Wo 0).
+__attribute__((target("avx2"))) inline void dy_split(const float* d, int64_t ow, int64_t Wo,
+                                                     __m256& even, __m256& odd) {
+  deinterleave(dy_vector(d, ow, Wo), dy_vector(d, ow + 8, Wo), even, odd);
 }
 
+// Output channel by output channel over the n split planes, 16 columns of a row pair a step
+// (dw_group_step). Pooled (Ho, Wo even): each window's gradient rebuilt in registers from the
+// pooled gradient, already split: a b / c d are rows oh, oh + 1 at even and odd columns. Plain:
+// dy's rows split by column parity; a last single row (Ho odd) steps with a zero second row, which
+// meets the plane's zero row. Both paths step alike, so they give the same bits.
 __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
                                                        const DirectGeometry& g, int64_t n,
                                                        float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   const int64_t pooled_size = n * O * (Ho / 2) * (Wo / 2);  // the pooled gradient's floats
-  pad_images<true>(x, g, n, padded);
-  const __m256i mask = first_lanes(Wo % 8);
+  pad_images_split(x, g, n, padded);
   for (int64_t o = 0; o < O; ++o) {
     __m256 c[10];  // the 9 weight gradients, then the bias gradient, in lanes
     for (__m256& v : c) v = _mm256_setzero_ps();
     for (int64_t i = 0; i < n; ++i) {
-      if (dy.code != nullptr) {
-        // Ho, Wo even: rows oh and oh + 1 of dy rebuilt in registers from the pooled gradient,
-        // 16 columns (8 windows) at a time, both rows stepped together (dw_pair_step)
-        const int64_t PW = Wo / 2;
-        for (int64_t oh = 0; oh + 2 <= Ho; oh += 2) {
-          const float* r = padded + i * q.size() + oh * q.Wq;
-          const int64_t at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
+      for (int64_t oh = 0; oh < Ho; oh += 2) {
+        const float* r = padded + i * q.size() + oh * q.Wq;
+        if (dy.code != nullptr) {
+          const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
           for (int64_t ow = 0; ow < Wo; ow += 16) {
             const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
             __m256 a, b, cc, d;  // each window's gradient to the element its code names
@@ -378,28 +431,18 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
             unpool_group_avx2(dy.dy + at + ow / 2,
                               dy.relu != nullptr ? dy.relu + at + ow / 2 : nullptr,
                               dy.code + at + ow / 2, count, whole, a, b, cc, d);
-            __m256 lo0, hi0, lo1, hi1;
-            interleave(a, b, lo0, hi0);   // row oh, columns ow .. ow + 15
-            interleave(cc, d, lo1, hi1);  // row oh + 1
-            dw_pair_step(c, r, q.Wq, lo0, lo1, ow);
-            if (ow + 8 < Wo) dw_pair_step(c, r, q.Wq, hi0, hi1, ow + 8);
+            dw_group_step(c, r, q.Wq, a, b, cc, d, ow / 2);
           }
+          continue;
         }
-        continue;
-      }
-      int64_t oh = 0;
-      for (; oh + 2 <= Ho; oh += 2) {  // row pairs, as the pooled path steps them
-        const float* r = padded + i * q.size() + oh * q.Wq;
         const float* d0 = dy.row(i, o, oh);
-        const float* d1 = dy.row(i, o, oh + 1);
-        for (int64_t ow = 0; ow < Wo; ow += 8)
-          dw_pair_step(c, r, q.Wq, dy_vector(d0, ow, Wo, mask), dy_vector(d1, ow, Wo, mask), ow);
-      }
-      if (oh < Ho) {
-        const float* r = padded + i * q.size() + oh * q.Wq;
-        const float* d = dy.row(i, o, oh);
-        for (int64_t ow = 0; ow < Wo; ow += 8)
-          dw_row_step(c, r, q.Wq, dy_vector(d, ow, Wo, mask), ow);
+        const float* d1 = oh + 1 < Ho ? dy.row(i, o, oh + 1) : nullptr;
+        for (int64_t ow = 0; ow < Wo; ow += 16) {
+          __m256 e0, o0, e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
+          dy_split(d0, ow, Wo, e0, o0);
+          if (d1 != nullptr) dy_split(d1, ow, Wo, e1, o1);
+          dw_group_step(c, r, q.Wq, e0, o0, e1, o1, ow / 2);
+        }
       }
     }
     for (int k = 0; k < 10; ++k) dwb[10 * o + k] = lane_sum(c[k]);
