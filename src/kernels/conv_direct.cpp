@@ -65,6 +65,17 @@ __attribute__((target("avx2"))) inline __m256i inside_lanes(int64_t c0, int64_t 
                           _mm256_cmpgt_epi32(_mm256_set1_epi32(to), lane));
 }
 
+// Columns c .. c + 7 of an image row of W floats at `row`, 0 outside it: a whole load when all
+// lie inside, else a masked one (c may lie before the row: its address is formed as an integer,
+// and the lanes outside are not accessed).
+__attribute__((target("avx2"))) inline __m256 image_columns(const float* row, int64_t c,
+                                                            int64_t W) {
+  if (c >= 0 && c + 8 <= W) return _mm256_loadu_ps(row + c);
+  const std::uintptr_t at =
+      reinterpret_cast<std::uintptr_t>(row) + static_cast<std::uintptr_t>(c) * sizeof(float);
+  return _mm256_maskload_ps(reinterpret_cast<const float*>(at), inside_lanes(c, W));
+}
+
 // The n images into split planes (AVX2): padded column p of a row at p / 2 when p is even, at
 // half() + p / 2 when odd; all else zero. 16 padded columns a step: two masked loads of the image
 // row (lanes outside it read as 0 and are not accessed) and one deinterleave. Wq = 16m + 2: the
@@ -81,23 +92,18 @@ __attribute__((target("avx2"))) void pad_images_split(const float* x, const Dire
         zero_row(dst, q.Wq);
         continue;
       }
-      // the address of image column c as an integer: c may lie before the row (masked off)
-      const auto at = reinterpret_cast<std::uintptr_t>(x + (i * g.H + h) * g.W);
-      auto column = [&](int64_t c) {
-        return reinterpret_cast<const float*>(at + static_cast<std::uintptr_t>(c) * sizeof(float));
-      };
+      const float* at = x + (i * g.H + h) * g.W;
       int64_t p = 0;
       for (; p + 16 <= q.Wq; p += 16) {
         const int64_t c0 = p - g.pw;
         __m256 even, odd;
-        deinterleave(_mm256_maskload_ps(column(c0), inside_lanes(c0, g.W)),
-                     _mm256_maskload_ps(column(c0 + 8), inside_lanes(c0 + 8, g.W)), even, odd);
+        deinterleave(image_columns(at, c0, g.W), image_columns(at, c0 + 8, g.W), even, odd);
         _mm256_storeu_ps(dst + p / 2, even);
         _mm256_storeu_ps(dst + half + p / 2, odd);
       }
       for (; p < q.Wq; ++p) {
         const int64_t c = p - g.pw;
-        dst[(p % 2) * half + p / 2] = c >= 0 && c < g.W ? *column(c) : 0.0f;
+        dst[(p % 2) * half + p / 2] = c >= 0 && c < g.W ? at[c] : 0.0f;
       }
     }
 }
