@@ -1,5 +1,6 @@
 #pragma once
-// Small AVX2 helpers shared by the vector kernels (pool.cpp, winograd.cpp, conv_direct.cpp).
+// Small AVX2 helpers shared by the vector kernels (pool.cpp, winograd.cpp, conv_direct.cpp,
+// gemm_avx2.cpp, conv_pooled_grad.cpp).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -96,6 +97,25 @@ __attribute__((target("avx2"))) inline void interleave(__m256 even, __m256 odd, 
   const __m256 l = _mm256_unpacklo_ps(even, odd), h = _mm256_unpackhi_ps(even, odd);
   lo = _mm256_permute2f128_ps(l, h, 0x20);
   hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+
+// The 8x8 block r[i][k] (row i, column k) -> c[k][i], in registers.
+__attribute__((target("avx2"))) inline void transpose8x8(const __m256 r[8], __m256 c[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // four rows per 128-bit half
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {  // column i from the low halves, column i + 4 from the high
+    c[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    c[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
 }
 
 }  // namespace ember::kernels

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/vectors.hpp"
 
 // Everything defined from here on, micro_tile included, is compiled for AVX2+FMA.
@@ -25,28 +26,6 @@
 #include "kernels/gemm_micro.hpp"
 
 namespace ember::kernels {
-namespace {
-
-// The 8x8 block r[i][k] (row i, column k) -> c[k][i], in registers.
-inline void transpose8x8(const __m256 r[8], __m256 c[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {  // four rows per 128-bit half
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {  // column i from the low halves, column i + 4 from the high
-    c[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    c[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
-}  // namespace
 
 // d[k * nr + j] = B[j * ldb + k] for k < kc, j < w, and 0 for w <= j < nr (nr a multiple of 8):
 // each run of 8 columns as 8x8 blocks moved by 8 row loads, an in-register transpose and 8

@@ -22,6 +22,7 @@
 #include "ember/ops/elementwise.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/conv_direct.hpp"
+#include "kernels/conv_pooled_grad.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd.hpp"
@@ -290,28 +291,45 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   kernels::winograd_weights(w, g, u);
   const int64_t per_call = winograd_call_images(s), per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
+  // Pooled: dw straight from the pooled gradient (kernels/conv_pooled_grad), whose windows pass
+  // one element's gradient each, rather than Winograd's dU; the partials are then dw's own.
+  // (its copy of an image indexes in int32)
+  const bool sparse_dw = dw != nullptr && code != nullptr &&
+                         kernels::pooled_weight_grad_scratch_size(g) < (int64_t{1} << 31);
+  const int64_t part = sparse_dw ? kernels::pooled_weight_grad_partial_size(g) : UC;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
   // overwrites its partial
-  float* partials = dw != nullptr ? scratch<float>(kPartials, blocks * UC) : nullptr;
+  float* partials = dw != nullptr ? scratch<float>(kPartials, blocks * part) : nullptr;
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
     for (int64_t n0 = b0; n0 < b1; n0 += per_call) {
       const int64_t n = std::min(per_call, b1 - n0);
+      const std::uint8_t* call_code = code != nullptr ? code + n0 * out : nullptr;
+      const float* call_relu = relu != nullptr ? relu + n0 * out : nullptr;
+      if (sparse_dw) {
+        float* buf = scratch<float>(kPadded, kernels::pooled_weight_grad_scratch_size(g));
+        kernels::pooled_weight_grad(x + n0 * in, dy + n0 * out, call_code, call_relu, g, n,
+                                    partials + b * part, n0 > b0, buf);
+      }
+      if (dx == nullptr && (sparse_dw || dw == nullptr)) continue;
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u, dy + n0 * out, g, n,
                                  dx != nullptr ? dx + n0 * in : nullptr,
-                                 dw != nullptr ? partials + b * UC : nullptr, n0 > b0, scratch_buf,
-                                 code != nullptr ? code + n0 * out : nullptr,
-                                 relu != nullptr ? relu + n0 * out : nullptr);
+                                 dw != nullptr && !sparse_dw ? partials + b * part : nullptr,
+                                 n0 > b0, scratch_buf, call_code, call_relu);
     }
   });
   if (dw != nullptr) {
     for (int64_t b = 1; b < blocks; ++b) {
-      const float* p = partials + b * UC;
-      for (int64_t k = 0; k < UC; ++k) partials[k] += p[k];
+      const float* p = partials + b * part;
+      for (int64_t k = 0; k < part; ++k) partials[k] += p[k];
     }
-    kernels::winograd_weights_backward(partials, g, dw);
+    if (sparse_dw) {
+      kernels::pooled_weight_grad_finish(partials, g, dw);
+    } else {
+      kernels::winograd_weights_backward(partials, g, dw);
+    }
   }
 }
 

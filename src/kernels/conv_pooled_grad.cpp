@@ -1,0 +1,228 @@
+// The weight gradient of a 3x3 stride-1 convolution from its pooled gradient; see
+// conv_pooled_grad.hpp.
+#include "kernels/conv_pooled_grad.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include <vector>
+
+#include "kernels/avx2_util.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/pool_avx2.hpp"
+
+namespace ember::kernels {
+namespace {
+
+// One image's channels-last copy of the input: [Hp][Wp][C8], zero outside the image and past C.
+// The sums (the partial): [O][C8 / 8][9][8] (output channel, block of 8 input channels, tap,
+// lane).
+struct Layout {
+  int64_t Hp, Wp, C8, PH, PW;  // padded size, channels rounded to 8, pooled size
+  explicit Layout(const WinogradGeometry& g)
+      : Hp(g.H + 2 * g.ph),
+        Wp(g.W + 2 * g.pw),
+        C8((g.C + 7) / 8 * 8),
+        PH(g.Ho() / 2),
+        PW(g.Wo() / 2) {}
+  int64_t image() const { return Hp * Wp * C8; }  // floats of the copy
+  // where the taps of window (r, j)'s element `code` start: its 3x3 neighbourhood in the copy
+  // is there + (ky Wp + kx) C8
+  int64_t element(int64_t r, int64_t j, int code) const {
+    return ((2 * r + code / 2) * Wp + 2 * j + code % 2) * C8;
+  }
+};
+
+// One output channel's windows of one image, as the taps loops read them: each window's gradient
+// (0 where ReLU stops it) and where its element's taps start (Layout::element), in int32.
+struct Windows {
+  std::vector<float> g;
+  std::vector<std::int32_t> at, base;  // base: element(r, j, 0) of window t = r PW + j
+};
+
+// This thread's Windows, sized for the call's planes (grow-only), base filled.
+Windows& windows(const Layout& L) {
+  thread_local Windows w;
+  const int64_t plane = L.PH * L.PW, room = (plane + 7) / 8 * 8;
+  if (static_cast<int64_t>(w.g.size()) < room) {
+    w.g.resize(static_cast<size_t>(room));
+    w.at.resize(static_cast<size_t>(room));
+    w.base.resize(static_cast<size_t>(room));
+  }
+  for (int64_t t = 0; t < room; ++t)
+    w.base[t] = t < plane ? static_cast<std::int32_t>(L.element(t / L.PW, t % L.PW, 0)) : 0;
+  return w;
+}
+
+// The zero border of the copy: rows above and below the image, columns left and right of it.
+void zero_border(const WinogradGeometry& g, const Layout& L, float* xs) {
+  const int64_t row = L.Wp * L.C8;
+  std::fill(xs, xs + g.ph * row, 0.0f);
+  std::fill(xs + (g.ph + g.H) * row, xs + L.Hp * row, 0.0f);
+  for (int64_t h = g.ph; h < g.ph + g.H; ++h) {
+    std::fill(xs + h * row, xs + h * row + g.pw * L.C8, 0.0f);
+    std::fill(xs + h * row + (g.pw + g.W) * L.C8, xs + (h + 1) * row, 0.0f);
+  }
+}
+
+// ---- plain loops (a CPU without AVX2) ----
+
+void channels_last_generic(const float* x, const WinogradGeometry& g, const Layout& L, float* xs) {
+  zero_border(g, L, xs);
+  for (int64_t h = 0; h < g.H; ++h)
+    for (int64_t w = 0; w < g.W; ++w) {
+      float* dst = xs + ((h + g.ph) * L.Wp + w + g.pw) * L.C8;
+      for (int64_t c = 0; c < L.C8; ++c) dst[c] = c < g.C ? x[(c * g.H + h) * g.W + w] : 0.0f;
+    }
+}
+
+// The windows of one image and output channel (gp, code, relu: its pooled planes) into w.
+void list_generic(const float* gp, const std::uint8_t* code, const float* relu, const Layout& L,
+                  Windows& w) {
+  for (int64_t t = 0; t < L.PH * L.PW; ++t) {
+    w.g[t] = relu == nullptr || relu[t] > 0.0f ? gp[t] : 0.0f;
+    w.at[t] = static_cast<std::int32_t>(w.base[t] + L.element(0, 0, code[t] & 3));
+  }
+}
+
+// Channels cb .. cb + 7: the 9 taps' sums over the listed windows, in order, into sums[9][8]
+// (added to them when add).
+void taps_generic(const float* xs, const Windows& w, const Layout& L, int64_t cb, bool add,
+                  float* sums) {
+  float acc[9][8] = {};
+  for (int64_t t = 0; t < L.PH * L.PW; ++t) {
+    const float* p = xs + w.at[t] + cb;
+    for (int k = 0; k < 9; ++k)
+      for (int l = 0; l < 8; ++l) acc[k][l] += w.g[t] * p[((k / 3) * L.Wp + k % 3) * L.C8 + l];
+  }
+  for (int k = 0; k < 9; ++k)
+    for (int l = 0; l < 8; ++l) sums[8 * k + l] = add ? sums[8 * k + l] + acc[k][l] : acc[k][l];
+}
+
+// ---- AVX2 + FMA ----
+
+// Row by row, 8 channels by 8 columns at a time through an in-register transpose (a last,
+// partial block of columns overlapping the one before; rows narrower than 8 one by one).
+__attribute__((target("avx2"))) void channels_last_avx2(const float* x, const WinogradGeometry& g,
+                                                        const Layout& L, float* xs) {
+  zero_border(g, L, xs);
+  for (int64_t h = 0; h < g.H; ++h)
+    for (int64_t cb = 0; cb < L.C8; cb += 8) {
+      const float* src[8];
+      for (int l = 0; l < 8; ++l) src[l] = cb + l < g.C ? x + ((cb + l) * g.H + h) * g.W : nullptr;
+      float* dst = xs + ((h + g.ph) * L.Wp + g.pw) * L.C8 + cb;  // column w at dst + w C8
+      if (g.W < 8) {
+        for (int64_t w = 0; w < g.W; ++w)
+          for (int l = 0; l < 8; ++l) dst[w * L.C8 + l] = src[l] != nullptr ? src[l][w] : 0.0f;
+        continue;
+      }
+      for (int64_t w0 = 0;; w0 += 8) {
+        w0 = std::min(w0, g.W - 8);
+        __m256 r[8], c[8];
+        for (int l = 0; l < 8; ++l)
+          r[l] = src[l] != nullptr ? _mm256_loadu_ps(src[l] + w0) : _mm256_setzero_ps();
+        transpose8x8(r, c);
+        for (int k = 0; k < 8; ++k) _mm256_storeu_ps(dst + (w0 + k) * L.C8, c[k]);
+        if (w0 == g.W - 8) break;
+      }
+    }
+}
+
+// As list_generic, 8 windows at a time: the codes' offsets from a table in a register.
+__attribute__((target("avx2,fma"))) void list_avx2(const float* gp, const std::uint8_t* code,
+                                                   const float* relu, const Layout& L, Windows& w) {
+  const int64_t plane = L.PH * L.PW;
+  const __m256i table = _mm256_setr_epi32(0, static_cast<int>(L.element(0, 0, 1)),
+                                          static_cast<int>(L.element(0, 0, 2)),
+                                          static_cast<int>(L.element(0, 0, 3)), 0, 0, 0, 0);
+  for (int64_t t = 0; t < plane; t += 8) {
+    const int64_t count = std::min<int64_t>(8, plane - t);
+    __m256 v = load_first8(gp + t, count);
+    if (relu != nullptr) v = where_positive(v, load_first8(relu + t, count));
+    const __m256i k = load_codes(code + t, static_cast<int>(count));  // 0..3
+    const __m256i base = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.base.data() + t));
+    _mm256_storeu_ps(w.g.data() + t, v);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.at.data() + t),
+                        _mm256_add_epi32(base, _mm256_permutevar8x32_epi32(table, k)));
+  }
+}
+
+// As taps_generic: per window its gradient broadcast and 9 FMAs, each with its load; the 9 sums
+// in registers.
+__attribute__((target("avx2,fma"))) void taps_avx2(const float* xs, const Windows& w,
+                                                   const Layout& L, int64_t cb, bool add,
+                                                   float* sums) {
+  __m256 acc[9];  // in registers: every loop over it fully unrolled
+#pragma GCC unroll 9
+  for (int k = 0; k < 9; ++k) acc[k] = _mm256_setzero_ps();
+  const int64_t row = L.Wp * L.C8, plane = L.PH * L.PW;
+  const float* g = w.g.data();
+  const std::int32_t* at = w.at.data();
+  for (int64_t t = 0; t < plane; ++t) {
+    const __m256 v = _mm256_broadcast_ss(g + t);
+    const float* p = xs + at[t] + cb;
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; ++k)
+      acc[k] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + (k / 3) * row + (k % 3) * L.C8), acc[k]);
+  }
+#pragma GCC unroll 9
+  for (int k = 0; k < 9; ++k)
+    _mm256_storeu_ps(sums + 8 * k,
+                     add ? _mm256_add_ps(_mm256_loadu_ps(sums + 8 * k), acc[k]) : acc[k]);
+}
+
+}  // namespace
+
+int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g) { return Layout(g).image(); }
+
+int64_t pooled_weight_grad_partial_size(const WinogradGeometry& g) {
+  return g.O * Layout(g).C8 * 9;
+}
+
+void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* code,
+                        const float* relu_out, const WinogradGeometry& g, int64_t n, float* partial,
+                        bool accumulate, float* scratch) {
+  const Layout L(g);
+  const bool avx2 = active_isa() != Isa::generic;
+  const int64_t plane = L.PH * L.PW, image = g.C * g.H * g.W;
+  Windows& w = windows(L);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* xi = x + i * image;
+    if (i + 1 < n)  // the next image's input, which this one's sums give time to arrive
+      for (int64_t k = 0; k < image; k += 16) __builtin_prefetch(xi + image + k);
+    if (avx2) {
+      channels_last_avx2(xi, g, L, scratch);
+    } else {
+      channels_last_generic(xi, g, L, scratch);
+    }
+    const bool add = accumulate || i > 0;
+    for (int64_t o = 0; o < g.O; ++o) {
+      const int64_t at = (i * g.O + o) * plane;
+      const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
+      if (avx2) {
+        list_avx2(dy + at, code + at, relu, L, w);
+      } else {
+        list_generic(dy + at, code + at, relu, L, w);
+      }
+      for (int64_t cb = 0; cb < L.C8; cb += 8) {
+        float* s = partial + (o * L.C8 + cb) * 9;
+        if (avx2) {
+          taps_avx2(scratch, w, L, cb, add, s);
+        } else {
+          taps_generic(scratch, w, L, cb, add, s);
+        }
+      }
+    }
+  }
+}
+
+void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw) {
+  const int64_t C8 = Layout(g).C8;
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int k = 0; k < 9; ++k)
+        dw[(o * g.C + c) * 9 + k] = partial[(o * C8 + c / 8 * 8) * 9 + 8 * k + c % 8];
+}
+
+}  // namespace ember::kernels
