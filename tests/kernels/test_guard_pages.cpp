@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/conv_direct.hpp"
+#include "kernels/conv_pooled_grad.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd.hpp"
 #include "kernels/winograd_layout.hpp"
@@ -235,4 +236,48 @@ TEST(GuardPages, WinogradProductsMatchFmaChains) {
               }
           }
   }
+}
+
+// The pooled weight gradient (conv_pooled_grad) likewise: input, pooled gradient, codes, ReLU
+// output, partial and scratch each between guard pages, at either end; channel counts around the
+// kernel's 8-channel vectors, widths under and over its 8-column blocks. Small integers: the AVX2
+// and the plain path must agree to the bit.
+TEST(GuardPages, PooledWeightGradStaysInsideItsBuffers) {
+  if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: only the plain path";
+  const Isa saved = active_isa();
+  std::mt19937 rng(23);
+  for (const int64_t W : {2, 4, 6, 8, 14, 16})
+    for (const int64_t H : {2, 4, 6})
+      for (int64_t pad = 0; pad <= 2; ++pad)
+        for (const int64_t C : {1, 8, 9})
+          for (const bool back : {false, true}) {
+            const WinogradGeometry g{C, 3, H, W, pad, pad};
+            if (H + 2 * pad < 3 || W + 2 * pad < 3 || g.Ho() % 2 != 0 || g.Wo() % 2 != 0) continue;
+            const int64_t n = 1 + (W + H + pad + C) % 3;
+            const auto pooled = static_cast<std::size_t>(n * 3 * (g.Ho() / 2) * (g.Wo() / 2));
+            const std::vector<float> x = small_ints(static_cast<std::size_t>(n * C * H * W), rng),
+                                     dp = small_ints(pooled, rng), relu = small_ints(pooled, rng);
+            std::vector<std::uint8_t> codes(pooled);
+            for (auto& k : codes) k = static_cast<std::uint8_t>(rng() % 4);
+            std::vector<float> dw[2];
+            for (const Isa isa : {Isa::generic, Isa::avx2}) {
+              force_isa(isa);
+              Guarded<float> gx(x, back), gdp(dp, !back), grelu(relu, back),
+                  scratch(std::vector<float>(
+                              static_cast<std::size_t>(pooled_weight_grad_scratch_size(g)), NAN),
+                          back),
+                  partial(std::vector<float>(
+                              static_cast<std::size_t>(pooled_weight_grad_partial_size(g)), NAN),
+                          !back);
+              Guarded<std::uint8_t> gcode(codes, back);
+              pooled_weight_grad(gx.get(), gdp.get(), gcode.get(), grelu.get(), g, n, partial.get(),
+                                 false, scratch.get());
+              Guarded<float> out(std::vector<float>(static_cast<std::size_t>(3 * C * 9)), back);
+              pooled_weight_grad_finish(partial.get(), g, out.get());
+              dw[isa == Isa::avx2 ? 1 : 0] = out.values();
+            }
+            EXPECT_EQ(dw[0], dw[1]) << "H " << H << " W " << W << " pad " << pad << " C " << C
+                                    << " n " << n << (back ? " back" : " front");
+          }
+  force_isa(saved);
 }
