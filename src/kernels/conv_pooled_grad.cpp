@@ -189,15 +189,18 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
   Windows& w = windows(L);
   for (int64_t i = 0; i < n; ++i) {
     const float* xi = x + i * image;
-    if (i + 1 < n)  // the next image's input, which this one's sums give time to arrive
-      for (int64_t k = 0; k < image; k += 16) __builtin_prefetch(xi + image + k);
     if (avx2) {
       channels_last_avx2(xi, g, L, scratch);
     } else {
       channels_last_generic(xi, g, L, scratch);
     }
     const bool add = accumulate || i > 0;
+    // the next image's input, fetched while this one's sums run: its cache lines spread over
+    // the output channels (a burst of them all would stall on the outstanding misses)
+    const int64_t lines = i + 1 < n ? (image + 15) / 16 : 0, per_o = (lines + g.O - 1) / g.O;
     for (int64_t o = 0; o < g.O; ++o) {
+      for (int64_t k = o * per_o; k < std::min(lines, (o + 1) * per_o); ++k)
+        __builtin_prefetch(xi + image + 16 * k);
       const int64_t at = (i * g.O + o) * plane;
       const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
       if (avx2) {

@@ -303,16 +303,17 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
+    if (sparse_dw) {  // the whole block in one call (it fetches each next image ahead)
+      float* buf = scratch<float>(kPadded, kernels::pooled_weight_grad_scratch_size(g));
+      kernels::pooled_weight_grad(x + b0 * in, dy + b0 * out, code + b0 * out,
+                                  relu != nullptr ? relu + b0 * out : nullptr, g, b1 - b0,
+                                  partials + b * part, false, buf);
+    }
+    if (dx == nullptr && (sparse_dw || dw == nullptr)) return;
     for (int64_t n0 = b0; n0 < b1; n0 += per_call) {
       const int64_t n = std::min(per_call, b1 - n0);
       const std::uint8_t* call_code = code != nullptr ? code + n0 * out : nullptr;
       const float* call_relu = relu != nullptr ? relu + n0 * out : nullptr;
-      if (sparse_dw) {
-        float* buf = scratch<float>(kPadded, kernels::pooled_weight_grad_scratch_size(g));
-        kernels::pooled_weight_grad(x + n0 * in, dy + n0 * out, call_code, call_relu, g, n,
-                                    partials + b * part, n0 > b0, buf);
-      }
-      if (dx == nullptr && (sparse_dw || dw == nullptr)) continue;
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u, dy + n0 * out, g, n,
                                  dx != nullptr ? dx + n0 * in : nullptr,
