@@ -165,6 +165,13 @@ struct Grads {
   }
 };
 
+// Grow-only per-thread buffer of the AVX2 weight gradient's sums.
+float* sum_buffer(int64_t count) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < count) buf.resize(static_cast<size_t>(count));
+  return buf.data();
+}
+
 // Grow-only per-thread row buffer for the pooled variants.
 float* row_buffer(int64_t count) {
   thread_local std::vector<float> buf;
@@ -408,24 +415,34 @@ __attribute__((target("avx2"))) inline void dy_split(const float* d, int64_t ow,
   deinterleave(dy_vector(d, ow, Wo), dy_vector(d, ow + 8, Wo), even, odd);
 }
 
-// Output channel by output channel over the n split planes, 16 columns of a row pair a step
-// (dw_group_step). Pooled (Ho, Wo even): each window's gradient rebuilt in registers from the
-// pooled gradient, already split: a b / c d are rows oh, oh + 1 at even and odd columns. Plain:
-// dy's rows split by column parity; a last single row (Ho odd) steps with a zero second row, which
-// meets the plane's zero row. Both paths step alike, so they give the same bits.
+// Image by image (its split plane stays in L1 while every output channel reads it), output
+// channel by output channel, 16 columns of a row pair a step (dw_group_step); each channel's sums
+// wait in memory between images, so every lane still sums images, rows and columns in order. Pooled
+// (Ho, Wo even): each window's gradient rebuilt in registers from the pooled gradient, already
+// split: a b / c d are rows oh, oh + 1 at even and odd columns. Plain: dy's rows split by column
+// parity; a last single row (Ho odd) steps with a zero second row, which meets the plane's zero
+// row. Both paths step alike, so they give the same bits.
 __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
                                                        const DirectGeometry& g, int64_t n,
                                                        float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   const int64_t pooled_size = n * O * (Ho / 2) * (Wo / 2);  // the pooled gradient's floats
-  pad_images_split(x, g, n, padded);
-  for (int64_t o = 0; o < O; ++o) {
-    __m256 c[10];  // the 9 weight gradients, then the bias gradient, in lanes
-    for (__m256& v : c) v = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; ++i) {
+  // per output channel its 9 weight gradients, then the bias gradient, in lanes: [O][10][8]
+  float* sums = sum_buffer(O * 80);
+  std::fill(sums, sums + O * 80, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    pad_images_split(x + i * g.H * g.W, g, 1, padded);  // one image's plane, in L1 for all O
+    // the next image, fetched while this one's channels run (its lines spread over them)
+    const int64_t lines = i + 1 < n ? (g.H * g.W + 15) / 16 : 0, per_o = (lines + O - 1) / O;
+    for (int64_t o = 0; o < O; ++o) {
+      for (int64_t k = o * per_o; k < std::min(lines, (o + 1) * per_o); ++k)
+        __builtin_prefetch(x + (i + 1) * g.H * g.W + 16 * k);
+      __m256 c[10];  // channel o's sums, in registers for the image
+#pragma GCC unroll 10
+      for (int k = 0; k < 10; ++k) c[k] = _mm256_loadu_ps(sums + (10 * o + k) * 8);
       for (int64_t oh = 0; oh < Ho; oh += 2) {
-        const float* r = padded + i * q.size() + oh * q.Wq;
+        const float* r = padded + oh * q.Wq;
         if (dy.code != nullptr) {
           const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
           for (int64_t ow = 0; ow < Wo; ow += 16) {
@@ -450,9 +467,13 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
           dw_group_step(c, r, q.Wq, e0, o0, e1, o1, ow / 2);
         }
       }
+#pragma GCC unroll 10
+      for (int k = 0; k < 10; ++k) _mm256_storeu_ps(sums + (10 * o + k) * 8, c[k]);
     }
-    for (int k = 0; k < 10; ++k) dwb[10 * o + k] = lane_sum(c[k]);
   }
+  for (int64_t o = 0; o < O; ++o)
+    for (int k = 0; k < 10; ++k)
+      dwb[10 * o + k] = lane_sum(_mm256_loadu_ps(sums + (10 * o + k) * 8));
 }
 
 }  // namespace
