@@ -287,37 +287,39 @@ __attribute__((target("avx2"), always_inline)) inline __m256 split_taps(const fl
   return _mm256_loadu_ps(row + (s % 2) * half + j0 + s / 2);
 }
 
-// kChannels channels from o of forward_pooled_pair's windows j0 .. j0 + 7 (columns 2 j0 ..
-// 2 j0 + 15), from the split plane: 4 FMA chains each (rows oh, oh + 1, even and odd columns:
-// the windows' a, b, c, d), the input vectors loaded once for all of them.
-template <int kChannels>
+// kChannels channels of forward_pooled_pair's windows j0 .. j0 + 7 (columns 2 j0 .. 2 j0 + 15),
+// from the split plane's rows oh .. oh + 3 (row[r], their odd halves `half` further): 4 FMA chains
+// each (rows oh, oh + 1, even and odd columns: the windows' a, b, c, d), the input vectors loaded
+// once for all of them. f: the channels' 9 weights each; y, code: the first channel's pooled
+// outputs and codes there, the next `plane` further. (Everything the stores could alias is
+// passed in by value, so the loop reloads nothing after them.)
+template <int kChannels, bool kRelu>
 __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
-    const float* r0, int64_t Wq, const float* w, const float* bias, const Outputs& outs, int64_t o,
-    int64_t j0, int64_t at, int64_t plane, int64_t count) {
-  const int64_t half = Wq / 2;
+    const float* row0, const float* row1, const float* row2, const float* row3, int64_t half,
+    const float* f, const float* bias, float* y, std::uint8_t* code, int64_t plane, int64_t count) {
+  const float* const row[4] = {row0, row1, row2, row3};
   __m256 acc[kChannels][2][2];  // [channel][output row][even, odd columns]
   for (int c = 0; c < kChannels; ++c)
     acc[c][0][0] = acc[c][0][1] = acc[c][1][0] = acc[c][1][1] =
-        _mm256_set1_ps(bias != nullptr ? bias[o + c] : 0.0f);
+        _mm256_set1_ps(bias != nullptr ? bias[c] : 0.0f);
 #pragma GCC unroll 9
   for (int k = 0; k < 9; ++k) {
     __m256 wk[kChannels];
-    for (int c = 0; c < kChannels; ++c) wk[c] = _mm256_set1_ps(w[9 * (o + c) + k]);
+    for (int c = 0; c < kChannels; ++c) wk[c] = _mm256_set1_ps(f[9 * c + k]);
 #pragma GCC unroll 2
     for (int r = 0; r < 2; ++r)
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {
-        const __m256 in = split_taps(r0 + (r + k / 3) * Wq, half, j0, h + k % 3);
+        const __m256 in = split_taps(row[r + k / 3], half, 0, h + k % 3);
         for (int c = 0; c < kChannels; ++c) acc[c][r][h] = _mm256_fmadd_ps(wk[c], in, acc[c][r][h]);
       }
   }
   for (int c = 0; c < kChannels; ++c) {
     const __m256 wa = acc[c][0][0], wb = acc[c][0][1], wc = acc[c][1][0], wd = acc[c][1][1];
     __m256i k;
-    store_first8(outs.y + at + (o + c) * plane,
-                 outs.relu ? relu_pool4_avx2(wa, wb, wc, wd, k) : pool4_avx2(wa, wb, wc, wd, k),
-                 count);
-    store_codes(k, static_cast<int>(count), outs.code + at + (o + c) * plane);
+    store_first8(y + c * plane,
+                 kRelu ? relu_pool4_avx2(wa, wb, wc, wd, k) : pool4_avx2(wa, wb, wc, wd, k), count);
+    store_codes(k, static_cast<int>(count), code + c * plane);
   }
 }
 
@@ -327,18 +329,28 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
 // output bias + f[0] a0 + ... + f[8] a8 in that order, as forward_rows), relu'd when asked: the
 // 8 windows' a b / c d as pool4_avx2's lanes (the pool kernels' rule). The maxima and codes go
 // straight into y and code. No full-size row, no separate pooling pass.
+template <bool kRelu>
 __attribute__((target("avx2,fma"))) void forward_pooled_pair(const float* r0, int64_t Wq,
                                                              const float* w, const float* bias,
                                                              const Outputs& outs, int64_t i,
                                                              int64_t oh) {
   const int64_t O = outs.O, Wo = outs.Wo, PW = Wo / 2, plane = (outs.Ho / 2) * PW;
+  const int64_t half = Wq / 2;
+  float* const y = outs.y;
+  std::uint8_t* const code = outs.code;
   for (int64_t ow = 0; ow < Wo; ow += 16) {
     const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from column ow
-    const int64_t at = (i * O) * plane + (oh / 2) * PW + ow / 2;
+    const int64_t at = (i * O) * plane + (oh / 2) * PW + ow / 2, j0 = ow / 2;
+    const float *row0 = r0 + j0, *row1 = row0 + Wq, *row2 = row1 + Wq, *row3 = row2 + Wq;
     int64_t o = 0;
     for (; o + 2 <= O; o += 2)
-      pooled_channels<2>(r0, Wq, w, bias, outs, o, ow / 2, at, plane, count);
-    if (o < O) pooled_channels<1>(r0, Wq, w, bias, outs, o, ow / 2, at, plane, count);
+      pooled_channels<2, kRelu>(row0, row1, row2, row3, half, w + 9 * o,
+                                bias != nullptr ? bias + o : nullptr, y + at + o * plane,
+                                code + at + o * plane, plane, count);
+    if (o < O)
+      pooled_channels<1, kRelu>(row0, row1, row2, row3, half, w + 9 * o,
+                                bias != nullptr ? bias + o : nullptr, y + at + o * plane,
+                                code + at + o * plane, plane, count);
   }
 }
 
@@ -351,8 +363,14 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
   if (outs.code != nullptr) {  // Ho even (an odd last row, outside any window, is skipped)
     pad_images_split(x, g, n, padded);
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t oh = 0; oh + 2 <= Ho; oh += 2)
-        forward_pooled_pair(padded + i * q.size() + oh * q.Wq, q.Wq, w, bias, outs, i, oh);
+      for (int64_t oh = 0; oh + 2 <= Ho; oh += 2) {
+        const float* r0 = padded + i * q.size() + oh * q.Wq;
+        if (outs.relu) {
+          forward_pooled_pair<true>(r0, q.Wq, w, bias, outs, i, oh);
+        } else {
+          forward_pooled_pair<false>(r0, q.Wq, w, bias, outs, i, oh);
+        }
+      }
     return;
   }
   pad_images<true>(x, g, n, padded);
