@@ -174,7 +174,11 @@ __attribute__((target("avx2,fma"))) void taps_avx2(const float* xs, const Window
 
 }  // namespace
 
-int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g) { return Layout(g).image(); }
+// The copy starts on a 64-byte boundary, so that no tap's 8-channel load straddles two cache
+// lines (C8 floats a pixel, a multiple of 32 bytes): 16 floats of room for that.
+int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g) {
+  return Layout(g).image() + 16;
+}
 
 int64_t pooled_weight_grad_partial_size(const WinogradGeometry& g) {
   return g.O * Layout(g).C8 * 9;
@@ -187,12 +191,14 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
   const bool avx2 = active_isa() != Isa::generic;
   const int64_t plane = L.PH * L.PW, image = g.C * g.H * g.W;
   Windows& w = windows(L);
+  const auto misalign = reinterpret_cast<std::uintptr_t>(scratch) % 64 / sizeof(float);
+  float* const xs = scratch + (misalign != 0 ? 16 - misalign : 0);  // scratch_size's 16 floats
   for (int64_t i = 0; i < n; ++i) {
     const float* xi = x + i * image;
     if (avx2) {
-      channels_last_avx2(xi, g, L, scratch);
+      channels_last_avx2(xi, g, L, xs);
     } else {
-      channels_last_generic(xi, g, L, scratch);
+      channels_last_generic(xi, g, L, xs);
     }
     const bool add = accumulate || i > 0;
     // the next image's input, fetched while this one's sums run: its cache lines spread over
@@ -211,9 +217,9 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
       for (int64_t cb = 0; cb < L.C8; cb += 8) {
         float* s = partial + (o * L.C8 + cb) * 9;
         if (avx2) {
-          taps_avx2(scratch, w, L, cb, add, s);
+          taps_avx2(xs, w, L, cb, add, s);
         } else {
-          taps_generic(scratch, w, L, cb, add, s);
+          taps_generic(xs, w, L, cb, add, s);
         }
       }
     }
