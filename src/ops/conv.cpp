@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -61,14 +62,19 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
   }
 }
 
-// Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing.
+// Per-thread scratch buffers, grow-only, so a steady stream of calls allocates nothing. Each
+// starts on a 64-byte boundary, as tensors' storage does: a vector's own data is only 16-byte
+// aligned (malloc), and the kernels' 32-byte loads at 32-byte offsets from it would then
+// straddle cache lines at every other one.
 enum Slot { kCols, kPadded, kProduct, kWinograd, kPartials, kTransformed, kSlots };
 template <class T>
 T* scratch(Slot slot, int64_t count) {
   thread_local std::array<std::vector<T>, kSlots> buffers;
   auto& b = buffers[slot];
-  if (static_cast<int64_t>(b.size()) < count) b.resize(static_cast<size_t>(count));
-  return b.data();
+  constexpr int64_t kRoom = 64 / sizeof(T);
+  if (static_cast<int64_t>(b.size()) < count + kRoom) b.resize(static_cast<size_t>(count + kRoom));
+  const auto misalign = reinterpret_cast<std::uintptr_t>(b.data()) % 64;
+  return b.data() + (misalign != 0 ? (64 - misalign) / sizeof(T) : 0);
 }
 
 // The columns [K, P] of image n's group gi: x itself for a pointwise convolution, else im2col
