@@ -287,14 +287,13 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
 
 // Gradients given dy [N, O, Ho, Wo] (with code: the pooled gradient [N, O, Ho/2, Wo/2]): dx
 // [N, C, H, W], dw [O, C, 3, 3] (each null when not needed). Per block, the transformed-weight
-// gradient partial; then their sum in block order.
+// gradient partial (pooled: dw's own, from kernels/conv_pooled_grad); then their sum in block
+// order.
 void winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
                             float* dx, float* dw, const std::uint8_t* code = nullptr,
                             const float* relu = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   const int64_t UC = 16 * s.O * s.g.C;
-  float* u = scratch<float>(kTransformed, UC);  // the caller's; workers read it
-  kernels::winograd_weights(w, g, u);
   const int64_t per_call = winograd_call_images(s), per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
   // Pooled: dw straight from the pooled gradient (kernels/conv_pooled_grad), whose windows pass
@@ -302,6 +301,12 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
   // (its copy of an image indexes in int32)
   const bool sparse_dw = dw != nullptr && code != nullptr &&
                          kernels::pooled_weight_grad_scratch_size(g) < (int64_t{1} << 31);
+  float* u = nullptr;  // the transformed weights, for the Winograd backward (the caller's;
+                       // workers read it)
+  if (dx != nullptr || (dw != nullptr && !sparse_dw)) {
+    u = scratch<float>(kTransformed, UC);
+    kernels::winograd_weights(w, g, u);
+  }
   const int64_t part = sparse_dw ? kernels::pooled_weight_grad_partial_size(g) : UC;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
   // overwrites its partial
