@@ -5,7 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
-
+#include <cstdint>
 #include <vector>
 
 #include "kernels/avx2_util.hpp"

@@ -31,7 +31,8 @@
 
 namespace ember::kernels {
 
-// Scratch floats a call needs (the caller owns it; per thread): one image's channels-last copy.
+// Scratch floats a call needs (the caller owns it; per thread): one image's channels-last copy,
+// and room to start it on a 64-byte boundary wherever the scratch starts.
 int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g);
 
 // Floats of a partial sum: the gradient in the kernel's own layout, which the caller sums
