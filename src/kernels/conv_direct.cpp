@@ -77,8 +77,8 @@ __attribute__((target("avx2"))) inline __m256 image_columns(const float* row, in
 }
 
 // The n images into split planes (AVX2): padded column p of a row at p / 2 when p is even, at
-// half() + p / 2 when odd; all else zero. 16 padded columns a step: two masked loads of the image
-// row (lanes outside it read as 0 and are not accessed) and one deinterleave. Wq = 16m + 2: the
+// half() + p / 2 when odd; all else zero. 16 padded columns a step: two loads of the image row
+// (image_columns: masked only where they reach past it) and one deinterleave. Wq = 16m + 2: the
 // last two columns one by one.
 __attribute__((target("avx2"))) void pad_images_split(const float* x, const DirectGeometry& g,
                                                       int64_t n, float* padded) {
