@@ -66,6 +66,38 @@ TEST(GemmSparse, RowNonzerosMatchTheDefinition) {
   }
 }
 
+// Runs of +0.0, as an image's empty border (the AVX2 scan skips 32 of them at once where all their
+// bits are 0): some runs whole, others with one value inside (a nonzero, a NaN, the smallest
+// subnormal, or a -0.0, which is zero but not all bits 0) at each position in turn.
+TEST(GemmSparse, RowNonzerosSkipEmptyRunsOnly) {
+  Restore restore;
+  const float specials[4] = {1.5f, std::numeric_limits<float>::quiet_NaN(),
+                             std::numeric_limits<float>::denorm_min(), -0.0f};
+  for (Isa isa : {Isa::generic, Isa::avx2}) {
+    if (isa == Isa::avx2 && !has_avx2()) continue;
+    force_isa(isa);
+    for (int64_t kc : {31, 32, 33, 64, 96, 100, 784})
+      for (int64_t at = 0; at < kc; at += 5)
+        for (const float special : specials) {
+          std::vector<float> row(static_cast<size_t>(kc), 0.0f);
+          row[static_cast<size_t>(at)] = special;
+          if (kc > 70) row[static_cast<size_t>(kc - 1 - at % 40)] = 2.5f;  // a second run's
+          std::vector<int32_t> want;
+          for (int64_t k = 0; k < kc; ++k)
+            if (row[k] != 0.0f || std::isnan(row[k])) want.push_back(static_cast<int32_t>(k));
+          std::vector<int32_t> kidx(kc + 8, -1);
+          std::vector<float> vals(kc + 8, 0.0f);
+          const int64_t n = row_nonzeros(row.data(), kc, kidx.data(), vals.data());
+          ASSERT_EQ(n, static_cast<int64_t>(want.size()))
+              << "kc=" << kc << " at=" << at << " special=" << special;
+          for (int64_t t = 0; t < n; ++t) {
+            ASSERT_EQ(kidx[t], want[t]) << "kc=" << kc << " at=" << at;
+            ASSERT_EQ(0, std::memcmp(&vals[t], &row[want[t]], sizeof(float))) << "kc=" << kc;
+          }
+        }
+  }
+}
+
 // The MNIST Linear's forward takes the path; a transposed A, fewer than 16 columns, a denser A, a
 // non-finite B, a CPU path without AVX2 or the path turned off do not.
 TEST(GemmSparse, TakesMostlyZeroRowsOnly) {
