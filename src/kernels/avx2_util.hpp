@@ -7,6 +7,16 @@
 
 namespace ember::kernels {
 
+// Part `part` of `parts` of a prefetch of the floats [p, p + count): its 64-byte lines split into
+// `parts` runs, this one asked for. A loop over parts spreads the prefetch of the next unit of work
+// (an image) over the current one's steps; a burst of all its lines at once would stall on the
+// outstanding misses. count 0: nothing.
+inline void prefetch_share(const float* p, int64_t count, int64_t part, int64_t parts) {
+  const int64_t lines = (count + 15) / 16, per = (lines + parts - 1) / parts;
+  for (int64_t k = part * per; k < lines && k < (part + 1) * per; ++k)
+    __builtin_prefetch(p + 16 * k);
+}
+
 // The first n of the 8 int32 lanes set (all ones), the rest clear: none for n <= 0, all for
 // n >= 8. The mask of _mm256_maskload_ps / _mm256_maskstore_ps for a partial last vector.
 __attribute__((target("avx2"))) inline __m256i first_lanes(int64_t n) {

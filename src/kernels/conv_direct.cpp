@@ -165,14 +165,8 @@ struct Grads {
   }
 };
 
-// Grow-only per-thread buffer of the AVX2 weight gradient's sums.
-float* sum_buffer(int64_t count) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < count) buf.resize(static_cast<size_t>(count));
-  return buf.data();
-}
-
-// Grow-only per-thread row buffer for the pooled variants.
+// Grow-only per-thread buffer: the plain pooled variants' rows, the AVX2 weight gradient's sums
+// (each only within one call).
 float* row_buffer(int64_t count) {
   thread_local std::vector<float> buf;
   if (static_cast<int64_t>(buf.size()) < count) buf.resize(static_cast<size_t>(count));
@@ -447,15 +441,13 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
   const int64_t pooled_size = n * O * (Ho / 2) * (Wo / 2);  // the pooled gradient's floats
   // per output channel its 9 weight gradients, then the bias gradient, in lanes: [O][10][8]
-  float* sums = sum_buffer(O * 80);
+  float* sums = row_buffer(O * 80);
   std::fill(sums, sums + O * 80, 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     pad_images_split(x + i * g.H * g.W, g, 1, padded);  // one image's plane, in L1 for all O
-    // the next image, fetched while this one's channels run (its lines spread over them)
-    const int64_t lines = i + 1 < n ? (g.H * g.W + 15) / 16 : 0, per_o = (lines + O - 1) / O;
+    const int64_t next = i + 1 < n ? g.H * g.W : 0;     // floats of the next image, fetched ahead
     for (int64_t o = 0; o < O; ++o) {
-      for (int64_t k = o * per_o; k < std::min(lines, (o + 1) * per_o); ++k)
-        __builtin_prefetch(x + (i + 1) * g.H * g.W + 16 * k);
+      prefetch_share(x + (i + 1) * g.H * g.W, next, o, O);
       __m256 c[10];  // channel o's sums, in registers for the image
 #pragma GCC unroll 10
       for (int k = 0; k < 10; ++k) c[k] = _mm256_loadu_ps(sums + (10 * o + k) * 8);

@@ -201,12 +201,9 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
       channels_last_generic(xi, g, L, xs);
     }
     const bool add = accumulate || i > 0;
-    // the next image's input, fetched while this one's sums run: its cache lines spread over
-    // the output channels (a burst of them all would stall on the outstanding misses)
-    const int64_t lines = i + 1 < n ? (image + 15) / 16 : 0, per_o = (lines + g.O - 1) / g.O;
+    const int64_t next = i + 1 < n ? image : 0;  // the next image's input, fetched ahead
     for (int64_t o = 0; o < g.O; ++o) {
-      for (int64_t k = o * per_o; k < std::min(lines, (o + 1) * per_o); ++k)
-        __builtin_prefetch(xi + image + 16 * k);
+      prefetch_share(xi + image, next, o, g.O);
       const int64_t at = (i * g.O + o) * plane;
       const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
       if (avx2) {
