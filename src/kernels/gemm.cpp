@@ -532,11 +532,23 @@ bool gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
   if constexpr (std::is_same_v<T, float>) {
     const int64_t K = p.K, blocks = (N + 31) / 32, kc = slice_step(K, g.kc);
     float* bp = thread_workspace().b.get<float>(blocks * K * 32);
-    for (int64_t q = 0; q < blocks; ++q) {
+    const bool split = get_num_threads() > 1 && M * N * K >= 2 * kMinParallelWork &&
+                       !in_parallel_region();
+    // The blocks on both threads where the rows will be: a transposed B is read down its columns
+    // (a 128 x 784 weight, out of cache, takes about 100 us on one core).
+    std::atomic<bool> finite{true};
+    const auto pack = [&](int64_t q) {
       float* block = bp + q * K * 32;
       pack_b32_avx2(p.trans_b, p.B, p.ldb, K, 32 * q, std::min<int64_t>(32, N - 32 * q), block);
-      if (!all_finite(block, int64_t{0}, int64_t{1}, int64_t{1}, K * 32)) return false;
+      if (!all_finite(block, int64_t{0}, int64_t{1}, int64_t{1}, K * 32))
+        finite.store(false, std::memory_order_relaxed);
+    };
+    if (split) {
+      for_each_unit(blocks, pack);
+    } else {
+      for (int64_t q = 0; q < blocks && finite.load(std::memory_order_relaxed); ++q) pack(q);
     }
+    if (!finite.load(std::memory_order_relaxed)) return false;
     // rows [r0, r1) in chunks: a chunk's nonzeros listed one after another (row r's from
     // start[r]), then its rows block by block, so that a block stays in cache across the rows.
     // The lists have room for a chunk's every element: at most 256 rows and 2^18 elements.

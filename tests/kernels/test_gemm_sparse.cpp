@@ -145,8 +145,8 @@ TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
   Restore restore;
   force_isa(Isa::avx2);
   std::mt19937 rng(33);
-  const Case cases[] = {{256, 128, 784, true}, {256, 30, 784, true}, {40, 33, 1000, false},
-                        {9, 100, 600, true},   {64, 16, 257, false}, {30, 64, 1000, true},
+  const Case cases[] = {{256, 128, 784, true},  {256, 30, 784, true}, {40, 33, 1000, false},
+                        {9, 100, 600, true},    {64, 16, 257, false}, {30, 64, 1000, true},
                         {300, 16, 1000, false}, {200, 20, 3000, true}};
   for (const Case& c : cases) {
     const int64_t lda = c.K + 5, ldb = (c.trans_b ? c.K : c.N) + 2, ldc = c.N + 3;
@@ -197,38 +197,42 @@ TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
 
 // An infinity or NaN in op(B), anywhere (here in the last, partial 32-column block): the path
 // declines before writing anything, and the tiled path gives NaN where 0 * inf meets it, exactly
-// as with the row-sparse path off, for beta 0 and 1 and both layouts of B.
+// as with the row-sparse path off, for beta 0 and 1, both layouts of B, and B's blocks packed on
+// one thread or on two (where the other block's thread finds it).
 TEST(GemmSparse, NonFiniteBLeavesItToTheTiledPath) {
   if (!has_avx2()) GTEST_SKIP() << "the row-sparse path needs AVX2; this CPU has none";
   Restore restore;
   force_isa(Isa::avx2);
   std::mt19937 rng(35);
   const int64_t M = 64, N = 40, K = 300;
-  for (bool trans_b : {false, true}) {
-    for (float bad : {std::numeric_limits<float>::infinity(),
-                      std::numeric_limits<float>::quiet_NaN()}) {
-      for (float beta : {0.0f, 1.0f}) {
-        const auto A = sparse_floats(M * K, 0.1, rng);
-        auto B = sparse_floats(K * N, 1.0, rng);
-        const int64_t ldb = trans_b ? K : N;
-        const int64_t j = 37, k = 123;  // column 37: the second block's 6th
-        B[trans_b ? j * ldb + k : k * ldb + j] = bad;
-        const auto C0 = sparse_floats(M * N, 1.0, rng);
-        allow_sparse_rows(true);
-        EXPECT_FALSE(takes_sparse_rows(false, trans_b, M, N, K, A.data(), K, B.data(), ldb));
-        auto got = C0, want = C0;
-        sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, got.data(), N);
-        allow_sparse_rows(false);
-        sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, want.data(), N);
-        int64_t nans = 0;
-        for (size_t i = 0; i < got.size(); ++i) {
-          ASSERT_EQ(std::isnan(got[i]), std::isnan(want[i])) << "at " << i;
-          if (!std::isnan(want[i])) {
-            ASSERT_EQ(got[i], want[i]) << "at " << i;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (bool trans_b : {false, true}) {
+      for (float bad :
+           {std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+        for (float beta : {0.0f, 1.0f}) {
+          const auto A = sparse_floats(M * K, 0.1, rng);
+          auto B = sparse_floats(K * N, 1.0, rng);
+          const int64_t ldb = trans_b ? K : N;
+          const int64_t j = 37, k = 123;  // column 37: the second block's 6th
+          B[trans_b ? j * ldb + k : k * ldb + j] = bad;
+          const auto C0 = sparse_floats(M * N, 1.0, rng);
+          allow_sparse_rows(true);
+          EXPECT_FALSE(takes_sparse_rows(false, trans_b, M, N, K, A.data(), K, B.data(), ldb));
+          auto got = C0, want = C0;
+          sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, got.data(), N);
+          allow_sparse_rows(false);
+          sgemm(false, trans_b, M, N, K, A.data(), K, B.data(), ldb, beta, want.data(), N);
+          int64_t nans = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(std::isnan(got[i]), std::isnan(want[i])) << "at " << i;
+            if (!std::isnan(want[i])) {
+              ASSERT_EQ(got[i], want[i]) << "at " << i;
+            }
+            nans += std::isnan(want[i]) ? 1 : 0;
           }
-          nans += std::isnan(want[i]) ? 1 : 0;
+          EXPECT_GT(nans, 0) << "column 37 must meet the infinity or NaN";
         }
-        EXPECT_GT(nans, 0) << "column 37 must meet the infinity or NaN";
       }
     }
   }
