@@ -532,8 +532,8 @@ bool gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
   if constexpr (std::is_same_v<T, float>) {
     const int64_t K = p.K, blocks = (N + 31) / 32, kc = slice_step(K, g.kc);
     float* bp = thread_workspace().b.get<float>(blocks * K * 32);
-    const bool split = get_num_threads() > 1 && M * N * K >= 2 * kMinParallelWork &&
-                       !in_parallel_region();
+    const bool split =
+        get_num_threads() > 1 && M * N * K >= 2 * kMinParallelWork && !in_parallel_region();
     // The blocks on both threads where the rows will be: a transposed B is read down its columns
     // (a 128 x 784 weight, out of cache, takes about 100 us on one core).
     std::atomic<bool> finite{true};
