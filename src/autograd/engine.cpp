@@ -10,6 +10,20 @@ namespace ember {
 
 namespace autograd {
 
+namespace {
+
+// Whether g can become leaf's gradient without a copy: nothing but this handle holds it or its
+// storage (a gradient may be a view of something the graph still uses, or the same tensor handed
+// to two inputs), and it is all of its storage, contiguous, of the leaf's dtype and size.
+bool sole_whole(const Tensor& g, const Tensor& leaf) {
+  const auto& impl = g.impl_ptr();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && g.dtype() == leaf.dtype() &&
+         g.numel() == leaf.numel() && g.offset() == 0 && g.is_contiguous() &&
+         impl->storage->nbytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
+}
+
+}  // namespace
+
 void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) {
   if (!root.requires_grad()) {
     throw Error("backward: the tensor does not require grad (no input had requires_grad_(true), "
@@ -29,6 +43,11 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
 
   NoGradGuard no_grad;
   auto accumulate_leaf = [](const Tensor& leaf, const Tensor& g) {
+    if (!leaf.grad().defined() && sole_whole(g, leaf)) {
+      // a fresh result that nothing else holds (a product's weight gradient): taken as it is
+      leaf.impl().grad = g.detach().reshape(leaf.shape()).impl_ptr();
+      return;
+    }
     Tensor gg = g.dtype() == leaf.dtype() ? g : g.to(leaf.dtype());
     if (gg.shape() != leaf.shape()) gg = gg.reshape(leaf.shape());
     Tensor existing = leaf.grad();

@@ -34,6 +34,34 @@ TEST(Autograd, SecondBackwardOnFreedGraphThrows) {
   EXPECT_EQ(x.grad().item<float>(), 4.f + 4.f + 4.f);
 }
 
+// A leaf's first gradient is taken without a copy only where nothing else holds it: add's backward
+// hands the same tensor to both inputs, a seed belongs to the caller, and the gradient a later
+// backward adds must land in the leaf's own buffer. Each case checked by writing through one
+// handle and reading the other.
+TEST(Autograd, LeafGradientsNeverAlias) {
+  Tensor a = tensor({1.0, 2.0}).requires_grad_(), b = tensor({3.0, 4.0}).requires_grad_();
+  (a + b).sum().backward();
+  a.grad().add_(tensor({10.0, 10.0}));
+  EXPECT_EQ(b.grad().to_vector<float>(), (std::vector<float>{1, 1}));
+  EXPECT_NE(a.grad().raw_data(), b.grad().raw_data());
+
+  Tensor x = tensor({1.0, 2.0, 3.0}).requires_grad_();
+  Tensor seed = tensor({5.0, 6.0, 7.0});
+  x.backward(seed);
+  seed.mul_(0.0);
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{5, 6, 7}));
+
+  // a product's weight gradient (a fresh result, taken as it is), then a second one added to it:
+  // d/dw sum(m w) = m^T 1, the column sums of m = [[1, 2], [3, 4], [5, 6]]
+  Tensor m = tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}).reshape({3, 2});
+  Tensor w = tensor({0.5, -0.5}).reshape({2, 1}).requires_grad_();
+  matmul(m, w).sum().backward();
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{9, 12}));
+  matmul(m, w).sum().backward();
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{18, 24}));
+  EXPECT_EQ(w.grad().shape(), (Shape{2, 1}));
+}
+
 TEST(Autograd, NonScalarNeedsGradientAndErrorsAreClear) {
   Tensor x = tensor({1.0, 2.0}).requires_grad_();
   Tensor y = x * 2.0;
