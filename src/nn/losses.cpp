@@ -109,14 +109,19 @@ double cross_entropy_forward(const T* logits, const std::int64_t* labels, std::i
     T m = row[0];
     for (std::int64_t c = 1; c < C; ++c) m = row[c] > m ? row[c] : m;
     // each exp in T's precision (for f32, a double exp per logit was 2% of the MLP workload),
-    // summed in double
+    // summed in double; softmax from the same exps (e / s), not a second exp per logit
+    T* p = probs != nullptr ? probs + b * C : nullptr;
     double s = 0.0;
-    for (std::int64_t c = 0; c < C; ++c) s += static_cast<double>(std::exp(row[c] - m));
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T e = std::exp(row[c] - m);
+      s += static_cast<double>(e);
+      if (p) p[c] = e;
+    }
     const double lse = std::log(s) + static_cast<double>(m);
     total += lse - static_cast<double>(row[labels[b]]);
-    if (probs) {
-      T* p = probs + b * C;
-      for (std::int64_t c = 0; c < C; ++c) p[c] = static_cast<T>(std::exp(row[c] - lse));
+    if (p) {
+      const double inv = 1.0 / s;
+      for (std::int64_t c = 0; c < C; ++c) p[c] = static_cast<T>(static_cast<double>(p[c]) * inv);
     }
   }
   return total;
