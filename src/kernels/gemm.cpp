@@ -534,17 +534,25 @@ bool gemm_sparse_rows(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, in
     float* bp = thread_workspace().b.get<float>(blocks * K * 32);
     const bool split =
         get_num_threads() > 1 && M * N * K >= 2 * kMinParallelWork && !in_parallel_region();
-    // The blocks on both threads where the rows will be: a transposed B is read down its columns
-    // (a 128 x 784 weight, out of cache, takes about 100 us on one core).
+    // The blocks on both threads where the rows will be, in units of a block's steps [k0, k1)
+    // (whole blocks, or parts of fewer than 4 blocks, so that a 784 x 30 weight splits too): a
+    // transposed B is read down its columns (a 128 x 784 weight, out of cache, takes about 100 us
+    // on one core).
+    const int64_t parts = split && blocks < 4 ? 4 / blocks : 1;
+    const int64_t part = round_up((K + parts - 1) / parts, 8);  // the 8 x 8 transposes' steps
     std::atomic<bool> finite{true};
-    const auto pack = [&](int64_t q) {
-      float* block = bp + q * K * 32;
-      pack_b32_avx2(p.trans_b, p.B, p.ldb, K, 32 * q, std::min<int64_t>(32, N - 32 * q), block);
-      if (!all_finite(block, int64_t{0}, int64_t{1}, int64_t{1}, K * 32))
+    const auto pack = [&](int64_t u) {
+      const int64_t q = u / parts, k0 = std::min(K, (u % parts) * part),
+                    k1 = std::min(K, k0 + part);
+      if (k0 == k1) return;
+      float* at = bp + q * K * 32 + k0 * 32;
+      pack_b32_avx2(p.trans_b, p.trans_b ? p.B + k0 : p.B + k0 * p.ldb, p.ldb, k1 - k0, 32 * q,
+                    std::min<int64_t>(32, N - 32 * q), at);
+      if (!all_finite(at, int64_t{0}, int64_t{1}, int64_t{1}, (k1 - k0) * 32))
         finite.store(false, std::memory_order_relaxed);
     };
     if (split) {
-      for_each_unit(blocks, pack);
+      for_each_unit(blocks * parts, pack);
     } else {
       for (int64_t q = 0; q < blocks && finite.load(std::memory_order_relaxed); ++q) pack(q);
     }
