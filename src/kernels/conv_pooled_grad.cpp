@@ -17,7 +17,7 @@ namespace {
 
 // One image's channels-last copy of the input: [Hp][Wp][C8], zero outside the image and past C.
 // The sums (the partial): [O][C8 / 8][9][8] (output channel, block of 8 input channels, tap,
-// lane).
+// lane), then the bias gradient's [O][8] (lane l: the windows t = l mod 8, in order).
 struct Layout {
   int64_t Hp, Wp, C8, PH, PW;  // padded size, channels rounded to 8, pooled size
   explicit Layout(const WinogradGeometry& g)
@@ -77,13 +77,19 @@ void channels_last_generic(const float* x, const WinogradGeometry& g, const Layo
     }
 }
 
-// The windows of one image and output channel (gp, code, relu: its pooled planes) into w.
+// The windows of one image and output channel (gp, code, relu: its pooled planes) into w, and
+// their gradients' sums into lanes[8]: lane l the windows t = l mod 8 in order, from +0, a 0
+// added for each place past the plane in its last group of 8 (as the AVX2 version's vectors).
 void list_generic(const float* gp, const std::uint8_t* code, const float* relu, const Layout& L,
-                  Windows& w) {
-  for (int64_t t = 0; t < L.PH * L.PW; ++t) {
+                  Windows& w, float* lanes) {
+  const int64_t plane = L.PH * L.PW;
+  for (int l = 0; l < 8; ++l) lanes[l] = 0.0f;
+  for (int64_t t = 0; t < plane; ++t) {
     w.g[t] = relu == nullptr || relu[t] > 0.0f ? gp[t] : 0.0f;
     w.at[t] = static_cast<std::int32_t>(w.base[t] + L.element(0, 0, code[t] & 3));
   }
+  for (int64_t t = 0; t < plane; t += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += t + l < plane ? w.g[t + l] : 0.0f;
 }
 
 // Channels cb .. cb + 7: the 9 taps' sums over the listed windows, in order, into sums[9][8]
@@ -131,8 +137,10 @@ __attribute__((target("avx2"))) void channels_last_avx2(const float* x, const Wi
 
 // As list_generic, 8 windows at a time: the codes' offsets from a table in a register.
 __attribute__((target("avx2,fma"))) void list_avx2(const float* gp, const std::uint8_t* code,
-                                                   const float* relu, const Layout& L, Windows& w) {
+                                                   const float* relu, const Layout& L, Windows& w,
+                                                   float* lanes) {
   const int64_t plane = L.PH * L.PW;
+  __m256 sum = _mm256_setzero_ps();
   const __m256i table = _mm256_setr_epi32(0, static_cast<int>(L.element(0, 0, 1)),
                                           static_cast<int>(L.element(0, 0, 2)),
                                           static_cast<int>(L.element(0, 0, 3)), 0, 0, 0, 0);
@@ -145,7 +153,9 @@ __attribute__((target("avx2,fma"))) void list_avx2(const float* gp, const std::u
     _mm256_storeu_ps(w.g.data() + t, v);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.at.data() + t),
                         _mm256_add_epi32(base, _mm256_permutevar8x32_epi32(table, k)));
+    sum = _mm256_add_ps(sum, v);
   }
+  _mm256_storeu_ps(lanes, sum);
 }
 
 // As taps_generic: per window its gradient broadcast and 9 FMAs, each with its load; the 9 sums
@@ -181,7 +191,7 @@ int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g) {
 }
 
 int64_t pooled_weight_grad_partial_size(const WinogradGeometry& g) {
-  return g.O * Layout(g).C8 * 9;
+  return g.O * Layout(g).C8 * 9 + g.O * 8;
 }
 
 void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* code,
@@ -206,11 +216,14 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
       prefetch_share(xi + image, next, o, g.O);
       const int64_t at = (i * g.O + o) * plane;
       const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
+      float lanes[8];
       if (avx2) {
-        list_avx2(dy + at, code + at, relu, L, w);
+        list_avx2(dy + at, code + at, relu, L, w, lanes);
       } else {
-        list_generic(dy + at, code + at, relu, L, w);
+        list_generic(dy + at, code + at, relu, L, w, lanes);
       }
+      float* b = partial + g.O * L.C8 * 9 + 8 * o;
+      for (int l = 0; l < 8; ++l) b[l] = add ? b[l] + lanes[l] : lanes[l];
       for (int64_t cb = 0; cb < L.C8; cb += 8) {
         float* s = partial + (o * L.C8 + cb) * 9;
         if (avx2) {
@@ -223,12 +236,18 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
   }
 }
 
-void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw) {
+void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw,
+                               float* db) {
   const int64_t C8 = Layout(g).C8;
   for (int64_t o = 0; o < g.O; ++o)
     for (int64_t c = 0; c < g.C; ++c)
       for (int k = 0; k < 9; ++k)
         dw[(o * g.C + c) * 9 + k] = partial[(o * C8 + c / 8 * 8) * 9 + 8 * k + c % 8];
+  if (db == nullptr) return;
+  for (int64_t o = 0; o < g.O; ++o) {
+    const float* l = partial + g.O * C8 * 9 + 8 * o;
+    db[o] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+  }
 }
 
 }  // namespace ember::kernels

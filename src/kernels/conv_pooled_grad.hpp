@@ -35,8 +35,9 @@ namespace ember::kernels {
 // and room to start it on a 64-byte boundary wherever the scratch starts.
 int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g);
 
-// Floats of a partial sum: the gradient in the kernel's own layout, which the caller sums
-// element by element over calls and then turns into dw (pooled_weight_grad_finish).
+// Floats of a partial sum: the weight and bias gradients in the kernel's own layout, which the
+// caller sums element by element over calls and then turns into dw and db
+// (pooled_weight_grad_finish).
 int64_t pooled_weight_grad_partial_size(const WinogradGeometry& g);
 
 // x: [n, C, H, W]; dy: the pooled gradient [n, O, Ho/2, Wo/2] (Ho and Wo even) and code its
@@ -48,7 +49,10 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
                         const float* relu_out, const WinogradGeometry& g, int64_t n, float* partial,
                         bool accumulate, float* scratch);
 
-// The partial as dw [O, C, 3, 3] (overwritten).
-void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw);
+// The partial as dw [O, C, 3, 3] and, when db is not null, the bias gradient db [O] (both
+// overwritten): per output channel the sum of its windows' gradients (0 where ReLU stops them),
+// the same windows dw sums over, so the bias needs no pass over the pooled gradient of its own.
+void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw,
+                               float* db = nullptr);
 
 }  // namespace ember::kernels

@@ -287,11 +287,12 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
 
 // Gradients given dy [N, O, Ho, Wo] (with code: the pooled gradient [N, O, Ho/2, Wo/2]): dx
 // [N, C, H, W], dw [O, C, 3, 3] (each null when not needed). Per block, the transformed-weight
-// gradient partial (pooled: dw's own, from kernels/conv_pooled_grad); then their sum in block
-// order.
-void winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
+// gradient partial (pooled: dw's own, from kernels/conv_pooled_grad, with db's); then their sum in
+// block order. Returns whether it wrote db [O] too (asked for with db not null; the pooled dw
+// path sums it from the same windows, sparing the caller a pass over the gradient).
+bool winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
                             float* dx, float* dw, const std::uint8_t* code = nullptr,
-                            const float* relu = nullptr) {
+                            const float* relu = nullptr, float* db = nullptr) {
   const kernels::WinogradGeometry g = winograd_geometry(s);
   const int64_t UC = 16 * s.O * s.g.C;
   const int64_t per_call = winograd_call_images(s), per_block = winograd_block_images(s);
@@ -338,11 +339,12 @@ void winograd_conv_backward(const float* x, const float* w, const float* dy, con
       for (int64_t k = 0; k < part; ++k) partials[k] += p[k];
     }
     if (sparse_dw) {
-      kernels::pooled_weight_grad_finish(partials, g, dw);
-    } else {
-      kernels::winograd_weights_backward(partials, g, dw);
+      kernels::pooled_weight_grad_finish(partials, g, dw, db);
+      return db != nullptr;
     }
+    kernels::winograd_weights_backward(partials, g, dw);
   }
+  return false;
 }
 
 // ---- a one-channel 3x3 first layer: the direct kernels (kernels/conv_direct) ----
@@ -500,10 +502,11 @@ std::vector<Tensor> conv_backward_node(const ConvSaved& v, const Tensor& g) {
   }
   if (use_winograd(s, dt)) {
     const float* pg = gc.data_ptr<float>();
-    winograd_conv_backward(v.need_w ? v.xs.data_ptr<float>() : nullptr, v.ws.data_ptr<float>(), pg,
-                           s, v.need_x ? dx.data_ptr<float>() : nullptr,
-                           v.need_w ? dw.data_ptr<float>() : nullptr, code, relu);
-    if (v.need_b) {
+    const bool db_done = winograd_conv_backward(
+        v.need_w ? v.xs.data_ptr<float>() : nullptr, v.ws.data_ptr<float>(), pg, s,
+        v.need_x ? dx.data_ptr<float>() : nullptr, v.need_w ? dw.data_ptr<float>() : nullptr, code,
+        relu, v.need_b ? db.data_ptr<float>() : nullptr);
+    if (v.need_b && !db_done) {
       // pooled: the sum of the pooled gradient, which holds every nonzero of the full-size one
       // (summed in another order, so equal within rounding, not to the bit)
       ConvShape pooled = s;

@@ -1,6 +1,7 @@
 // The pooled weight gradient (conv_pooled_grad) against the dense reference: the pool's and
 // ReLU's backward written out here as the full-size gradient (each window's gradient at the
-// element its code names, 0 where ReLU stops it), then conv2d_backward_reference's dw in double.
+// element its code names, 0 where ReLU stops it), then conv2d_backward_reference's dw and db in
+// double (db: the full-size gradient's sum per output channel).
 // Channel counts around 8 (the kernel's vectors), widths under 8 (its column blocks), every
 // padding, on both instruction-set paths; split calls against one call, to the bit.
 #include <gtest/gtest.h>
@@ -39,7 +40,7 @@ Data make(const Case& c, const WinogradGeometry& g, std::mt19937& rng) {
   return d;
 }
 
-// dw [O, C, 3, 3] through the dense gradient and the reference loops, in double.
+// dw [O, C, 3, 3] then db [O], through the dense gradient and the reference loops, in double.
 std::vector<double> reference(const Case& c, const WinogradGeometry& g, const Data& d,
                               bool with_relu) {
   const int64_t Ho = g.Ho(), Wo = g.Wo(), PH = Ho / 2, PW = Wo / 2;
@@ -54,14 +55,15 @@ std::vector<double> reference(const Case& c, const WinogradGeometry& g, const Da
       }
   const ConvGeometry rg{c.C, c.H, c.W, 3, 3, 1, 1, c.ph, c.pw, 1, 1, Ho, Wo};
   const std::vector<double> xd(d.x.begin(), d.x.end());
-  std::vector<double> w(static_cast<std::size_t>(c.O * c.C * 9), 0.0), dw(w.size());
+  std::vector<double> w(static_cast<std::size_t>(c.O * c.C * 9), 0.0), dw(w.size()),
+      db(static_cast<std::size_t>(c.O));
   conv2d_backward_reference(xd.data(), w.data(), dense.data(), c.n, c.O, 1, rg,
-                            static_cast<double*>(nullptr), dw.data(),
-                            static_cast<double*>(nullptr));
+                            static_cast<double*>(nullptr), dw.data(), db.data());
+  dw.insert(dw.end(), db.begin(), db.end());
   return dw;
 }
 
-// The kernel on images [0, split) then (accumulating) [split, n), then finished into dw.
+// The kernel on images [0, split) then (accumulating) [split, n), then finished into dw, then db.
 std::vector<float> run(const Case& c, const WinogradGeometry& g, const Data& d, bool with_relu,
                        int64_t split) {
   std::vector<float> scratch(static_cast<std::size_t>(pooled_weight_grad_scratch_size(g)), NAN);
@@ -73,10 +75,15 @@ std::vector<float> run(const Case& c, const WinogradGeometry& g, const Data& d, 
                        with_relu ? d.relu.data() + n0 * out : nullptr, g, n1 - n0, partial.data(),
                        n0 > 0, scratch.data());
   }
-  std::vector<float> dw(static_cast<std::size_t>(c.O * c.C * 9) + 1, -9.f);
-  pooled_weight_grad_finish(partial.data(), g, dw.data());
-  EXPECT_EQ(dw.back(), -9.f);  // nothing written past dw
+  std::vector<float> dw(static_cast<std::size_t>(c.O * c.C * 9) + 1, -9.f),
+      db(static_cast<std::size_t>(c.O) + 1, -9.f), dw_alone(dw.size(), -9.f);
+  pooled_weight_grad_finish(partial.data(), g, dw.data(), db.data());
+  pooled_weight_grad_finish(partial.data(), g, dw_alone.data());
+  EXPECT_EQ(dw.back(), -9.f);  // nothing written past dw or db
+  EXPECT_EQ(db.back(), -9.f);
+  EXPECT_EQ(dw_alone, dw);  // db or not, the same dw
   dw.pop_back();
+  dw.insert(dw.end(), db.begin(), db.end() - 1);
   return dw;
 }
 
