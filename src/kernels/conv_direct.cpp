@@ -319,6 +319,9 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_channels(
 
 // kChannels channels' pooled outputs over one image, from its split plane: row pair by row pair,
 // 8 windows (16 columns) at a time (pooled_channels); y, code: the first channel's pooled planes.
+// A row's last, partial group is stored 8 wide wherever the plane goes on: the lanes past the row
+// land on the next row's first places, which its own first group rewrites next (plane by plane
+// in order, 0.90-0.92x the time of pieces of 4, 2 and 1; same bits).
 template <int kChannels, bool kRelu>
 __attribute__((target("avx2,fma"), always_inline)) inline void pooled_group(
     const float* plane0, int64_t Wq, const float* f, const float* bias, float* y,
@@ -326,8 +329,8 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_group(
   const int64_t PW = Wo / 2, plane = (Ho / 2) * PW, half = Wq / 2;
   for (int64_t oh = 0; oh + 2 <= Ho; oh += 2)
     for (int64_t ow = 0; ow < Wo; ow += 16) {
-      const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from column ow
       const int64_t at = (oh / 2) * PW + ow / 2;
+      const int64_t count = std::min<int64_t>(8, plane - at);  // windows stored from column ow
       const float* row0 = plane0 + oh * Wq + ow / 2;
       pooled_channels<kChannels, kRelu>(row0, row0 + Wq, row0 + 2 * Wq, row0 + 3 * Wq, half, f,
                                         bias, y + at, code + at, plane, count);
