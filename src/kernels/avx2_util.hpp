@@ -3,9 +3,33 @@
 // gemm_avx2.cpp, conv_pooled_grad.cpp).
 #include <immintrin.h>
 
+#include <array>
 #include <cstdint>
 
 namespace ember::kernels {
+
+// For each 8-bit mask m, the positions of its set bits in increasing order, 4 bits each from the
+// low end: the lane permutation that moves the chosen lanes of 8 to the front.
+constexpr std::array<std::uint32_t, 256> compaction_table() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t m = 0; m < 256; ++m) {
+    std::uint32_t v = 0, n = 0;
+    for (std::uint32_t b = 0; b < 8; ++b)
+      if ((m >> b & 1u) != 0) v |= b << (4 * n++);
+    t[m] = v;
+  }
+  return t;
+}
+inline constexpr std::array<std::uint32_t, 256> kCompaction = compaction_table();
+
+// The lane permutation that moves the set lanes of the 8-bit mask m to the front, in order
+// (gemm_zeros.cpp's nonzero lists, conv_pooled_grad.cpp's window lists).
+__attribute__((target("avx2"))) inline __m256i compaction_lanes(std::uint32_t m) {
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  return _mm256_and_si256(
+      _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
+      _mm256_set1_epi32(15));
+}
 
 // Part `part` of `parts` of a prefetch of the floats [p, p + count): its 64-byte lines split into
 // `parts` runs, this one asked for. A loop over parts spreads the prefetch of the next unit of work

@@ -15,20 +15,6 @@
 namespace ember::kernels {
 namespace {
 
-// For each 8-bit mask m, the positions of its set bits in increasing order, 4 bits each from the
-// low end: the lane permutation that moves the chosen lanes of 8 to the front.
-constexpr std::array<uint32_t, 256> compaction_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t m = 0; m < 256; ++m) {
-    uint32_t v = 0, n = 0;
-    for (uint32_t b = 0; b < 8; ++b)
-      if ((m >> b & 1u) != 0) v |= b << (4 * n++);
-    t[m] = v;
-  }
-  return t;
-}
-constexpr std::array<uint32_t, 256> kCompaction = compaction_table();
-
 template <class T>
 int64_t nonzero_steps_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc,
                             int32_t* kidx) {
@@ -62,14 +48,6 @@ bool all_finite_plain(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc)
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-
-// The lane permutation that moves the set lanes of the 8-bit mask m to the front, in order.
-__attribute__((target("avx2"))) inline __m256i compaction_lanes(uint32_t m) {
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  return _mm256_and_si256(
-      _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(kCompaction[m])), shifts),
-      _mm256_set1_epi32(15));
-}
 
 // kidx[n...] = k0 + the set bits of the 8-bit mask m, in order, given m's compaction_lanes (8
 // lanes stored, the count kept).
