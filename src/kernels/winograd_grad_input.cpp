@@ -120,8 +120,10 @@ __attribute__((target("avx2,fma"))) void grad_input_transform_narrow_avx2(const 
   const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);  // lane l from lane l - 1
   const __m256 zero = _mm256_setzero_ps();
   const ImageColumns cols = image_columns(g);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < C; ++c) {
+  // channel by channel, each channel's images in turn (dV's rows read along, image after image:
+  // 0.93-0.96x the time of image by image)
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < n; ++i) {
       float* out = dx + (i * C + c) * g.H * g.W;
       __m256 p0e = zero, p0o = zero, p1e = zero, p1o = zero;  // plane rows 2 ty, 2 ty + 1
       for (int64_t ty = 0; ty < z.TH; ++ty) {
