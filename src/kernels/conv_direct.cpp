@@ -404,14 +404,13 @@ __attribute__((target("avx2"))) inline float lane_sum(__m256 v) {
 // row oh's gradient at the even and odd columns, e1 and o1 row oh + 1's. Tap k = 3 dr + dc meets
 // the even outputs of row oh + r at split vector dc of input row oh + r + dr, the odd ones at
 // vector dc + 1 (split_taps), so each of the 16 input vectors (4 rows, 4 vectors) is loaded once
-// for up to 4 FMAs. Each accumulator takes e0's term, o0's, e1's, then o1's; c[9], the bias's,
-// the four gradients. The callers give lanes past the outputs as 0, so the (finite) image values
-// there add nothing.
+// for up to 4 FMAs. Each accumulator takes e0's term, o0's, e1's, then o1's. (c[9], the bias's
+// sum, is the callers'.) The callers give lanes past the outputs as 0, so the (finite) image
+// values there add nothing.
 __attribute__((target("avx2,fma"), always_inline)) inline void dw_group_step(
     __m256* c, const float* r0, int64_t Wq, __m256 e0, __m256 o0, __m256 e1, __m256 o1,
     int64_t j0) {
   const int64_t half = Wq / 2;
-  c[9] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c[9], e0), o0), e1), o1);
 #pragma GCC unroll 4
   for (int rr = 0; rr < 4; ++rr)  // input row oh + rr: dr = rr for row oh, rr - 1 for row oh + 1
 #pragma GCC unroll 4
@@ -471,9 +470,12 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
             // a partial group read whole where the call's pooled gradient goes on (its relu and
             // codes lie alike)
             const bool whole = count == 8 || at + ow / 2 + 8 <= pooled_size;
-            unpool_group_avx2(dy.dy + at + ow / 2,
-                              dy.relu != nullptr ? dy.relu + at + ow / 2 : nullptr,
-                              dy.code + at + ow / 2, count, whole, a, b, cc, d);
+            const __m256 gw = unpool_group_avx2(
+                dy.dy + at + ow / 2, dy.relu != nullptr ? dy.relu + at + ow / 2 : nullptr,
+                dy.code + at + ow / 2, count, whole, a, b, cc, d);
+            // the bias: the windows' gradients, each the one nonzero of its a, b, c, d (the
+            // plain path's four adds of the same values and three exact zeros, the same bits)
+            c[9] = _mm256_add_ps(c[9], gw);
             dw_group_step(c, r, q.Wq, a, b, cc, d, ow / 2);
           }
           continue;
@@ -484,6 +486,7 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
           __m256 e0, o0, e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
           dy_split(d0, ow, Wo, e0, o0);
           if (d1 != nullptr) dy_split(d1, ow, Wo, e1, o1);
+          c[9] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c[9], e0), o0), e1), o1);
           dw_group_step(c, r, q.Wq, e0, o0, e1, o1, ow / 2);
         }
       }

@@ -116,17 +116,17 @@ __attribute__((target("avx2,fma"))) inline __m256i load_codes(const std::uint8_t
 // each to the element its code names (unpool4_avx2), counted only where relu > 0 when relu is not
 // null (ReLU's backward, where(out > 0, g, 0)); lanes past count are 0. whole: the data goes on
 // past the group (8 floats of g and relu and 8 codes readable), so each is one load, the lanes
-// past count cleared (they unpool a zero); else they are read in pieces.
-__attribute__((target("avx2,fma"))) inline void unpool_group_avx2(const float* g, const float* relu,
-                                                                  const std::uint8_t* code,
-                                                                  int64_t count, bool whole,
-                                                                  __m256& a, __m256& b, __m256& c,
-                                                                  __m256& d) {
+// past count cleared (they unpool a zero); else they are read in pieces. Returns the windows'
+// gradients themselves (after ReLU's mask), each the one nonzero of its a, b, c, d.
+__attribute__((target("avx2,fma"))) inline __m256 unpool_group_avx2(
+    const float* g, const float* relu, const std::uint8_t* code, int64_t count, bool whole,
+    __m256& a, __m256& b, __m256& c, __m256& d) {
   __m256 gp = whole ? _mm256_and_ps(_mm256_loadu_ps(g), _mm256_castsi256_ps(first_lanes(count)))
                     : load_first8(g, count);
   if (relu != nullptr)
     gp = where_positive(gp, whole ? _mm256_loadu_ps(relu) : load_first8(relu, count));
   unpool4_avx2(gp, load_codes(code, whole ? 8 : static_cast<int>(count)), a, b, c, d);
+  return gp;
 }
 
 }  // namespace ember::kernels
