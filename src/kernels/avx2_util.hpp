@@ -41,6 +41,15 @@ inline void prefetch_share(const float* p, int64_t count, int64_t part, int64_t 
     __builtin_prefetch(p + 16 * k);
 }
 
+// Lanes l with 0 <= first + l < W set: the columns of a row that lie inside the image (the
+// masked loads of winograd_input.cpp and conv_direct.cpp).
+__attribute__((target("avx2"))) inline __m256i columns_inside(int64_t first, int64_t W) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const auto clamp = [](int64_t v) { return static_cast<int>(v < -1 ? -1 : v > 8 ? 8 : v); };
+  return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(clamp(W - first)), lane),
+                          _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(clamp(-first - 1))));
+}
+
 // The first n of the 8 int32 lanes set (all ones), the rest clear: none for n <= 0, all for
 // n >= 8. The mask of _mm256_maskload_ps / _mm256_maskstore_ps for a partial last vector.
 __attribute__((target("avx2"))) inline __m256i first_lanes(int64_t n) {

@@ -12,7 +12,8 @@
 // so the windows' a b / c d come out of the FMAs in pool order, with no shuffles (and the
 // gradient's unpooled a b / c d go in the same way).
 // Plain: a partial last vector of outputs is stored, and dy loaded, through a lane mask. Pooled
-// (AVX2): a partial last group of pooled values is stored and loaded in pieces of 4, 2 and 1.
+// (AVX2): a row's partial last group of pooled values is stored whole where its plane goes on
+// (the next row rewrites the extra places), in pieces of 4, 2 and 1 at the plane's end.
 #include "kernels/conv_direct.hpp"
 
 #include <immintrin.h>
@@ -56,15 +57,6 @@ template <bool kVec>
   }
 }
 
-// The lanes of columns c0 .. c0 + 7 that lie inside [0, W).
-__attribute__((target("avx2"))) inline __m256i inside_lanes(int64_t c0, int64_t W) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const auto from = static_cast<int>(std::clamp<int64_t>(-c0, -1, 8));
-  const auto to = static_cast<int>(std::clamp<int64_t>(W - c0, -1, 8));
-  return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(from - 1)),
-                          _mm256_cmpgt_epi32(_mm256_set1_epi32(to), lane));
-}
-
 // Columns c .. c + 7 of an image row of W floats at `row`, 0 outside it: a whole load when all
 // lie inside, else a masked one (c may lie before the row: its address is formed as an integer,
 // and the lanes outside are not accessed).
@@ -73,7 +65,7 @@ __attribute__((target("avx2"))) inline __m256 image_columns(const float* row, in
   if (c >= 0 && c + 8 <= W) return _mm256_loadu_ps(row + c);
   const std::uintptr_t at =
       reinterpret_cast<std::uintptr_t>(row) + static_cast<std::uintptr_t>(c) * sizeof(float);
-  return _mm256_maskload_ps(reinterpret_cast<const float*>(at), inside_lanes(c, W));
+  return _mm256_maskload_ps(reinterpret_cast<const float*>(at), columns_inside(c, W));
 }
 
 // The n images into split planes (AVX2): padded column p of a row at p / 2 when p is even, at

@@ -11,14 +11,6 @@
 namespace ember::kernels::wino {
 namespace {
 
-// Lanes l with 0 <= first + l < W set: the columns of a row that lie inside the image.
-__attribute__((target("avx2"))) inline __m256i columns_inside(int64_t first, int64_t W) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const auto clamp = [](int64_t v) { return static_cast<int>(v < -1 ? -1 : v > 8 ? 8 : v); };
-  return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(clamp(W - first)), lane),
-                          _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(clamp(-first - 1))));
-}
-
 // 8 floats of an image row (null: a padding row) from column `first`: zero outside the image
 // (`inside` = columns_inside(first, W)), which is never read there (a masked load).
 __attribute__((target("avx2"))) inline __m256 load_inside(const float* row, int64_t first,
