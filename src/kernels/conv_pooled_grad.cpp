@@ -115,6 +115,27 @@ void taps_generic(const float* xs, const Windows& w, const Layout& L, int64_t cb
     for (int l = 0; l < 8; ++l) sums[8 * k + l] = add ? sums[8 * k + l] + acc[k][l] : acc[k][l];
 }
 
+// dx's copy: for the listed windows in order, each tap's 8 channels cb .. cb + 7 of the input
+// gradient plus the window's gradient times the output channel's weights there (wt: its [9][C8],
+// tap by tap). The same places taps_generic reads: the transposed convolution.
+void scatter_generic(float* dxs, const Windows& w, const Layout& L, const float* wt, int64_t cb) {
+  for (int64_t t = 0; t < w.n; ++t) {
+    float* p = dxs + w.at[t] + cb;
+    for (int k = 0; k < 9; ++k)
+      for (int l = 0; l < 8; ++l)
+        p[((k / 3) * L.Wp + k % 3) * L.C8 + l] += w.g[t] * wt[k * L.C8 + cb + l];
+  }
+}
+
+// The inside of the channels-last copy back to dx [C][H][W] (channels_last's inverse).
+void channels_first_generic(const float* xs, const WinogradGeometry& g, const Layout& L,
+                            float* dx) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t h = 0; h < g.H; ++h)
+      for (int64_t w = 0; w < g.W; ++w)
+        dx[(c * g.H + h) * g.W + w] = xs[((h + g.ph) * L.Wp + w + g.pw) * L.C8 + c];
+}
+
 // ---- AVX2 + FMA ----
 
 // Row by row, 8 channels by 8 columns at a time through an in-register transpose (a last,
@@ -199,38 +220,102 @@ __attribute__((target("avx2,fma"))) void taps_avx2(const float* xs, const Window
                      add ? _mm256_add_ps(_mm256_loadu_ps(sums + 8 * k), acc[k]) : acc[k]);
 }
 
-}  // namespace
-
-// The copy starts on a 64-byte boundary, so that no tap's 8-channel load straddles two cache
-// lines (C8 floats a pixel, a multiple of 32 bytes): 16 floats of room for that.
-int64_t pooled_weight_grad_scratch_size(const WinogradGeometry& g) {
-  return Layout(g).image() + 16;
+// As scatter_generic: the output channel's 9 weight vectors in registers, per window its gradient
+// broadcast and 9 read-modify-writes of the copy (a load, an FMA, a store each).
+__attribute__((target("avx2,fma"))) void scatter_avx2(float* dxs, const Windows& w, const Layout& L,
+                                                      const float* wt, int64_t cb) {
+  __m256 wk[9];  // in registers: every loop over it fully unrolled
+#pragma GCC unroll 9
+  for (int k = 0; k < 9; ++k) wk[k] = _mm256_loadu_ps(wt + k * L.C8 + cb);
+  const int64_t row = L.Wp * L.C8;
+  const float* g = w.g.data();
+  const std::int32_t* at = w.at.data();
+  for (int64_t t = 0; t < w.n; ++t) {
+    const __m256 v = _mm256_broadcast_ss(g + t);
+    float* p = dxs + at[t] + cb;
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; ++k) {
+      float* q = p + (k / 3) * row + (k % 3) * L.C8;
+      _mm256_storeu_ps(q, _mm256_fmadd_ps(v, wk[k], _mm256_loadu_ps(q)));
+    }
+  }
 }
 
-int64_t pooled_weight_grad_partial_size(const WinogradGeometry& g) {
+// As channels_first_generic: row by row, 8 columns by 8 channels at a time through an in-register
+// transpose (a last, partial block of columns overlapping the one before; rows narrower than 8
+// one by one), the lanes of channels past C left out.
+__attribute__((target("avx2"))) void channels_first_avx2(const float* xs, const WinogradGeometry& g,
+                                                         const Layout& L, float* dx) {
+  for (int64_t h = 0; h < g.H; ++h)
+    for (int64_t cb = 0; cb < L.C8; cb += 8) {
+      const float* src = xs + ((h + g.ph) * L.Wp + g.pw) * L.C8 + cb;  // column w at src + w C8
+      const int64_t lanes = std::min<int64_t>(8, g.C - cb);
+      float* dst = dx + (cb * g.H + h) * g.W;  // channel cb + l at dst + l H W
+      if (g.W < 8) {
+        for (int l = 0; l < lanes; ++l)
+          for (int64_t w = 0; w < g.W; ++w) dst[l * g.H * g.W + w] = src[w * L.C8 + l];
+        continue;
+      }
+      for (int64_t w0 = 0;; w0 += 8) {
+        w0 = std::min(w0, g.W - 8);
+        __m256 r[8], c[8];
+        for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(src + (w0 + k) * L.C8);
+        transpose8x8(r, c);
+        for (int l = 0; l < lanes; ++l) _mm256_storeu_ps(dst + l * g.H * g.W + w0, c[l]);
+        if (w0 == g.W - 8) break;
+      }
+    }
+}
+
+}  // namespace
+
+// The copies start on 64-byte boundaries, so that no tap's 8-channel load straddles two cache
+// lines (C8 floats a pixel, a multiple of 32 bytes): 16 floats of room for that, and each copy
+// rounded up to 16 floats. Then the transposed weights, [O][9][C8].
+namespace {
+int64_t copy_floats(const Layout& L) { return (L.image() + 15) / 16 * 16; }
+}  // namespace
+
+int64_t pooled_conv_grad_scratch_size(const WinogradGeometry& g) {
+  const Layout L(g);
+  return 2 * copy_floats(L) + g.O * 9 * L.C8 + 16;
+}
+
+int64_t pooled_conv_grad_partial_size(const WinogradGeometry& g) {
   return g.O * Layout(g).C8 * 9 + g.O * 8;
 }
 
-void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* code,
-                        const float* relu_out, const WinogradGeometry& g, int64_t n, float* partial,
-                        bool accumulate, float* scratch) {
+void pooled_conv_grad(const float* x, const float* wgt, const float* dy, const std::uint8_t* code,
+                      const float* relu_out, const WinogradGeometry& g, int64_t n, float* partial,
+                      bool accumulate, float* dx, float* scratch) {
   const Layout L(g);
   const bool avx2 = active_isa() != Isa::generic;
   const int64_t plane = L.PH * L.PW, image = g.C * g.H * g.W;
   Windows& w = windows(L);
   const auto misalign = reinterpret_cast<std::uintptr_t>(scratch) % 64 / sizeof(float);
   float* const xs = scratch + (misalign != 0 ? 16 - misalign : 0);  // scratch_size's 16 floats
+  float* const dxs = xs + copy_floats(L);
+  float* const wt = dxs + copy_floats(L);
+  if (dx != nullptr) {  // wt[o][k][c] = w[o][c][k], 0 past C
+    std::fill(wt, wt + g.O * 9 * L.C8, 0.0f);
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int k = 0; k < 9; ++k) wt[(o * 9 + k) * L.C8 + c] = wgt[(o * g.C + c) * 9 + k];
+  }
   for (int64_t i = 0; i < n; ++i) {
-    const float* xi = x + i * image;
-    if (avx2) {
-      channels_last_avx2(xi, g, L, xs);
-    } else {
-      channels_last_generic(xi, g, L, xs);
+    const float* xi = partial != nullptr ? x + i * image : nullptr;
+    if (xi != nullptr) {
+      if (avx2) {
+        channels_last_avx2(xi, g, L, xs);
+      } else {
+        channels_last_generic(xi, g, L, xs);
+      }
     }
+    if (dx != nullptr) std::fill(dxs, dxs + L.image(), 0.0f);
     const bool add = accumulate || i > 0;
-    const int64_t next = i + 1 < n ? image : 0;  // the next image's input, fetched ahead
+    const int64_t next = xi != nullptr && i + 1 < n ? image : 0;  // the next image's input, ahead
     for (int64_t o = 0; o < g.O; ++o) {
-      prefetch_share(xi + image, next, o, g.O);
+      if (xi != nullptr) prefetch_share(xi + image, next, o, g.O);
       const int64_t at = (i * g.O + o) * plane;
       const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
       float lanes[8];
@@ -239,6 +324,16 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
       } else {
         list_generic(dy + at, code + at, relu, L, w, lanes);
       }
+      for (int64_t cb = 0; cb < L.C8; cb += 8) {
+        if (dx == nullptr) break;
+        const float* wo = wt + o * 9 * L.C8;
+        if (avx2) {
+          scatter_avx2(dxs, w, L, wo, cb);
+        } else {
+          scatter_generic(dxs, w, L, wo, cb);
+        }
+      }
+      if (partial == nullptr) continue;
       float* b = partial + g.O * L.C8 * 9 + 8 * o;
       for (int l = 0; l < 8; ++l) b[l] = add ? b[l] + lanes[l] : lanes[l];
       for (int64_t cb = 0; cb < L.C8; cb += 8) {
@@ -250,11 +345,17 @@ void pooled_weight_grad(const float* x, const float* dy, const std::uint8_t* cod
         }
       }
     }
+    if (dx == nullptr) continue;
+    if (avx2) {
+      channels_first_avx2(dxs, g, L, dx + i * image);
+    } else {
+      channels_first_generic(dxs, g, L, dx + i * image);
+    }
   }
 }
 
-void pooled_weight_grad_finish(const float* partial, const WinogradGeometry& g, float* dw,
-                               float* db) {
+void pooled_conv_grad_finish(const float* partial, const WinogradGeometry& g, float* dw,
+                             float* db) {
   const int64_t C8 = Layout(g).C8;
   for (int64_t o = 0; o < g.O; ++o)
     for (int64_t c = 0; c < g.C; ++c)

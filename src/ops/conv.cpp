@@ -287,9 +287,10 @@ void winograd_conv_forward(const float* x, const float* w, const float* bias, co
 
 // Gradients given dy [N, O, Ho, Wo] (with code: the pooled gradient [N, O, Ho/2, Wo/2]): dx
 // [N, C, H, W], dw [O, C, 3, 3] (each null when not needed). Per block, the transformed-weight
-// gradient partial (pooled: dw's own, from kernels/conv_pooled_grad, with db's); then their sum in
-// block order. Returns whether it wrote db [O] too (asked for with db not null; the pooled dw
-// path sums it from the same windows, sparing the caller a pass over the gradient).
+// gradient partial (pooled: dw's own and db's, from kernels/conv_pooled_grad, which writes the
+// block's dx too); then their sum in block order. Returns whether it wrote db [O] too (asked for
+// with db not null; the pooled path sums it from the same windows, sparing the caller a pass over
+// the gradient).
 bool winograd_conv_backward(const float* x, const float* w, const float* dy, const ConvShape& s,
                             float* dx, float* dw, const std::uint8_t* code = nullptr,
                             const float* relu = nullptr, float* db = nullptr) {
@@ -297,31 +298,32 @@ bool winograd_conv_backward(const float* x, const float* w, const float* dy, con
   const int64_t UC = 16 * s.O * s.g.C;
   const int64_t per_call = winograd_call_images(s), per_block = winograd_block_images(s);
   const int64_t blocks = (s.N + per_block - 1) / per_block;
-  // Pooled: dw straight from the pooled gradient (kernels/conv_pooled_grad), whose windows pass
-  // one element's gradient each, rather than Winograd's dU; the partials are then dw's own.
-  // (its copy of an image indexes in int32)
-  const bool sparse_dw = dw != nullptr && code != nullptr &&
-                         kernels::pooled_weight_grad_scratch_size(g) < (int64_t{1} << 31);
+  // Pooled: dw and dx straight from the pooled gradient (kernels/conv_pooled_grad), whose windows
+  // pass one element's gradient each, rather than Winograd's backward; the partials are then dw's
+  // own. (its copies of an image index in int32)
+  const bool pooled =
+      code != nullptr && kernels::pooled_conv_grad_scratch_size(g) < (int64_t{1} << 31);
   float* u = nullptr;  // the transformed weights, for the Winograd backward (the caller's;
                        // workers read it)
-  if (dx != nullptr || (dw != nullptr && !sparse_dw)) {
+  if (!pooled) {
     u = scratch<float>(kTransformed, UC);
     kernels::winograd_weights(w, g, u);
   }
-  const int64_t part = sparse_dw ? kernels::pooled_weight_grad_partial_size(g) : UC;
+  const int64_t part = pooled ? kernels::pooled_conv_grad_partial_size(g) : UC;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
   // overwrites its partial
   float* partials = dw != nullptr ? scratch<float>(kPartials, blocks * part) : nullptr;
   const int64_t in = s.g.C * s.g.H * s.g.W, out = out_per_image(s, code != nullptr);
   for_each_unit(blocks, [&](int64_t b) {
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
-    if (sparse_dw) {  // the whole block in one call (it fetches each next image ahead)
-      float* buf = scratch<float>(kPadded, kernels::pooled_weight_grad_scratch_size(g));
-      kernels::pooled_weight_grad(x + b0 * in, dy + b0 * out, code + b0 * out,
-                                  relu != nullptr ? relu + b0 * out : nullptr, g, b1 - b0,
-                                  partials + b * part, false, buf);
+    if (pooled) {  // the whole block in one call (it fetches each next image ahead)
+      float* buf = scratch<float>(kPadded, kernels::pooled_conv_grad_scratch_size(g));
+      kernels::pooled_conv_grad(dw != nullptr ? x + b0 * in : nullptr, w, dy + b0 * out,
+                                code + b0 * out, relu != nullptr ? relu + b0 * out : nullptr, g,
+                                b1 - b0, dw != nullptr ? partials + b * part : nullptr, false,
+                                dx != nullptr ? dx + b0 * in : nullptr, buf);
+      return;
     }
-    if (dx == nullptr && (sparse_dw || dw == nullptr)) return;
     for (int64_t n0 = b0; n0 < b1; n0 += per_call) {
       const int64_t n = std::min(per_call, b1 - n0);
       const std::uint8_t* call_code = code != nullptr ? code + n0 * out : nullptr;
@@ -329,8 +331,8 @@ bool winograd_conv_backward(const float* x, const float* w, const float* dy, con
       float* scratch_buf = scratch<float>(kWinograd, kernels::winograd_scratch_size(g, n));
       kernels::winograd_backward(x != nullptr ? x + n0 * in : nullptr, u, dy + n0 * out, g, n,
                                  dx != nullptr ? dx + n0 * in : nullptr,
-                                 dw != nullptr && !sparse_dw ? partials + b * part : nullptr,
-                                 n0 > b0, scratch_buf, call_code, call_relu);
+                                 dw != nullptr ? partials + b * part : nullptr, n0 > b0,
+                                 scratch_buf, call_code, call_relu);
     }
   });
   if (dw != nullptr) {
@@ -338,8 +340,8 @@ bool winograd_conv_backward(const float* x, const float* w, const float* dy, con
       const float* p = partials + b * part;
       for (int64_t k = 0; k < part; ++k) partials[k] += p[k];
     }
-    if (sparse_dw) {
-      kernels::pooled_weight_grad_finish(partials, g, dw, db);
+    if (pooled) {
+      kernels::pooled_conv_grad_finish(partials, g, dw, db);
       return db != nullptr;
     }
     kernels::winograd_weights_backward(partials, g, dw);

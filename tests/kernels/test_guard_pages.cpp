@@ -242,7 +242,7 @@ TEST(GuardPages, WinogradProductsMatchFmaChains) {
 // output, partial and scratch each between guard pages, at either end; channel counts around the
 // kernel's 8-channel vectors, widths under and over its 8-column blocks. Small integers: the AVX2
 // and the plain path must agree to the bit.
-TEST(GuardPages, PooledWeightGradStaysInsideItsBuffers) {
+TEST(GuardPages, PooledConvGradStaysInsideItsBuffers) {
   if (detected_isa() == Isa::generic) GTEST_SKIP() << "no AVX2 on this CPU: only the plain path";
   const Isa saved = active_isa();
   std::mt19937 rng(23);
@@ -256,28 +256,34 @@ TEST(GuardPages, PooledWeightGradStaysInsideItsBuffers) {
             const int64_t n = 1 + (W + H + pad + C) % 3;
             const auto pooled = static_cast<std::size_t>(n * 3 * (g.Ho() / 2) * (g.Wo() / 2));
             const std::vector<float> x = small_ints(static_cast<std::size_t>(n * C * H * W), rng),
+                                     w = small_ints(static_cast<std::size_t>(3 * C * 9), rng),
                                      dp = small_ints(pooled, rng), relu = small_ints(pooled, rng);
             std::vector<std::uint8_t> codes(pooled);
             for (auto& k : codes) k = static_cast<std::uint8_t>(rng() % 4);
-            std::vector<float> dw[2];
+            std::vector<float> dw[2], dx[2];
             for (const Isa isa : {Isa::generic, Isa::avx2}) {
               force_isa(isa);
-              Guarded<float> gx(x, back), gdp(dp, !back), grelu(relu, back),
+              Guarded<float> gx(x, back), gw(w, !back), gdp(dp, !back), grelu(relu, back),
                   scratch(std::vector<float>(
-                              static_cast<std::size_t>(pooled_weight_grad_scratch_size(g)), NAN),
+                              static_cast<std::size_t>(pooled_conv_grad_scratch_size(g)), NAN),
                           back),
                   partial(std::vector<float>(
-                              static_cast<std::size_t>(pooled_weight_grad_partial_size(g)), NAN),
-                          !back);
+                              static_cast<std::size_t>(pooled_conv_grad_partial_size(g)), NAN),
+                          !back),
+                  gdx(std::vector<float>(x.size(), NAN), !back);
               Guarded<std::uint8_t> gcode(codes, back);
-              pooled_weight_grad(gx.get(), gdp.get(), gcode.get(), grelu.get(), g, n, partial.get(),
-                                 false, scratch.get());
+              pooled_conv_grad(gx.get(), gw.get(), gdp.get(), gcode.get(), grelu.get(), g, n,
+                               partial.get(), false, gdx.get(), scratch.get());
               Guarded<float> out(std::vector<float>(static_cast<std::size_t>(3 * C * 9)), back);
-              pooled_weight_grad_finish(partial.get(), g, out.get());
+              pooled_conv_grad_finish(partial.get(), g, out.get());
               dw[isa == Isa::avx2 ? 1 : 0] = out.values();
+              dx[isa == Isa::avx2 ? 1 : 0] = gdx.values();
             }
-            EXPECT_EQ(dw[0], dw[1]) << "H " << H << " W " << W << " pad " << pad << " C " << C
-                                    << " n " << n << (back ? " back" : " front");
+            const std::string where = "H " + std::to_string(H) + " W " + std::to_string(W) +
+                                      " pad " + std::to_string(pad) + " C " + std::to_string(C) +
+                                      " n " + std::to_string(n) + (back ? " back" : " front");
+            EXPECT_EQ(dw[0], dw[1]) << where;
+            EXPECT_EQ(dx[0], dx[1]) << where;  // small integers: exact on both paths
           }
   force_isa(saved);
 }

@@ -1,12 +1,13 @@
 // conv2d_max_pool2x2 against what it replaces, max_pool2d(conv2d(...), {2, 2}) and relu() of
-// that: the fused kernels
-// compute the same convolution outputs, pool them with the same 2x2 kernel and rebuild the same
-// full-size gradient from the same codes, so values, dx and dw must agree to the bit (the
-// comparison is exact); db within rounding (see below). Shapes cover the Winograd path (several
-// channels), the direct one-channel path, widths that are not multiples of 8, and shapes the fused
-// path does not take (odd output, stride 2, f64), on the AVX2 and the plain instruction-set paths.
-// Inputs are small integers as well as Gaussian values, so windows hold ties and all-negative
-// values.
+// that: the fused kernels compute the same convolution outputs and pool them with the same 2x2
+// kernel, so values must agree to the bit (the comparison is exact). The direct one-channel path
+// rebuilds the same full-size gradient from the same codes, so its dx and dw agree to the bit
+// too; the Winograd path's dx and dw are summed from the pooled gradient's windows
+// (kernels/conv_pooled_grad), within rounding (expect_close); db within rounding (see below).
+// Shapes cover the Winograd path (several channels), the direct one-channel path, widths that are
+// not multiples of 8, and shapes the fused path does not take (odd output, stride 2, f64), on the
+// AVX2 and the plain instruction-set paths. Inputs are small integers as well as Gaussian values,
+// so windows hold ties and all-negative values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -86,13 +87,13 @@ void expect_same(const std::vector<double>& a, const std::vector<double>& b,
     }
 }
 
-// The fused Winograd path's dw (kernels/conv_pooled_grad) sums the one element of each window
-// that has a gradient directly, where the two ops run Winograd's transformed product over the
-// full-size gradient: the same sums rounded differently, so equal within f32 rounding of a sum of
-// `terms` = N * Ho * Wo / 4 products of size up to ~4 (1e-6 each: 8 ulps of 2^-23 and more).
-// It skips windows without gradient, whose 0 * x
-// terms the full-size product keeps: where the input holds an infinity, the two ops' dw can be
-// NaN where the fused one is not, never the other way round.
+// The fused Winograd path's dw and dx (kernels/conv_pooled_grad) sum the one element of each
+// window that has a gradient directly, where the two ops run Winograd's transformed products over
+// the full-size gradient: the same sums rounded differently, so equal within f32 rounding of a sum
+// of `terms` products of size up to ~4 (1e-6 each: 8 ulps of 2^-23 and more): dw's N * Ho * Wo /
+// 4, each dx element's at most 9 O. It skips windows without gradient, whose 0 * x terms the
+// full-size product keeps: where the input holds an infinity, the two ops' dw can be NaN where the
+// fused one is not, never the other way round.
 void expect_close(const std::vector<double>& fused, const std::vector<double>& ref, double terms,
                   const std::string& where) {
   ASSERT_EQ(fused.size(), ref.size()) << where;
@@ -136,15 +137,16 @@ TEST(ConvMaxPool2x2, SameBitsAsConvThenPool) {
                                       (dt == DType::f32 ? ", f32" : ", f64") +
                                       (isa == kernels::Isa::generic ? ", generic" : ", avx2");
             expect_same(a.y, b.y, where + ": y");
-            expect_same(a.dx, b.dx, where + ": dx");
-            // the fused Winograd path's dw: within rounding (expect_close); else to the bit
-            const bool winograd_dw = c.fuses && dt == DType::f32 && c.x[1] > 1;
-            if (winograd_dw) {
+            // the fused Winograd path's dx and dw: within rounding (expect_close); else to the bit
+            const bool winograd = c.fuses && dt == DType::f32 && c.x[1] > 1;
+            if (winograd) {
               const double terms = static_cast<double>(c.x[0] * (c.x[2] + 2 * c.padding[0] - 2) *
                                                        (c.x[3] + 2 * c.padding[1] - 2)) /
                                    4;
+              expect_close(a.dx, b.dx, 9.0 * static_cast<double>(c.w[0]), where + ": dx");
               expect_close(a.dw, b.dw, terms, where + ": dw");
             } else {
+              expect_same(a.dx, b.dx, where + ": dx");
               expect_same(a.dw, b.dw, where + ": dw");
             }
             // db: the fused Winograd path sums the pooled gradient, the reference the full-size one
@@ -187,9 +189,10 @@ TEST(ConvMaxPool2x2, WeightOnlyAndInputOnlyGradients) {
                                  want = grads[which][1]->grad().to_vector<float>();
         const std::string where = "channels " + std::to_string(xs[1]) + ", gradient of input " +
                                   std::to_string(which) + (with_relu ? ", relu" : "");
-        if (which == 1 && xs[1] > 1) {  // the fused Winograd path's dw: see expect_close
+        if (which < 2 && xs[1] > 1) {  // the fused Winograd path's dx and dw: see expect_close
           expect_close(std::vector<double>(got.begin(), got.end()),
-                       std::vector<double>(want.begin(), want.end()), 2 * 8 * 8 / 4, where);
+                       std::vector<double>(want.begin(), want.end()),
+                       which == 0 ? 9 * 4 : 2 * 8 * 8 / 4, where);
         } else if (which < 2) {
           EXPECT_EQ(got, want) << where;
         } else {  // db: the pooled gradient summed in another order than the full-size one
@@ -211,7 +214,7 @@ TEST(ConvMaxPool2x2, BadShapesNameTheOp) {
   }
 }
 
-TEST(Sequential, ConvReluPoolRunsFusedWithTheSameBits) {
+TEST(Sequential, ConvReluPoolRunsFusedWithTheSameOutputs) {
   // Sequential runs Conv2d [ReLU] MaxPool2d(2) as conv2d_max_pool2x2 (then ReLU); the reference
   // runs each child in turn by hand.
   Generator gen(5);
@@ -229,16 +232,19 @@ TEST(Sequential, ConvReluPoolRunsFusedWithTheSameBits) {
   for (std::size_t i = 0; i < model->size(); ++i) h = (*model)[i]->forward(h);
   h.sum().backward();
   EXPECT_EQ(y1.to_vector<float>(), h.to_vector<float>());
-  // every gradient to the bit, but the second convolution's weight and bias (parameters 2 and 3),
-  // which the fused Winograd path sums from the pooled gradient in another order (the weight's:
-  // 4 * 14 * 14 / 4 terms, see expect_close)
+  // every gradient within rounding: the fused Winograd path sums the second convolution's
+  // weight, bias and input gradients from the pooled gradient in another order (the weight's
+  // 4 * 14 * 14 / 4 terms, see expect_close), and the first convolution's follow from that input
+  // gradient (its weight's 4 * 28 * 28 / 4 terms); the Linear's to the bit
   std::size_t k = 0;
   for (Tensor& p : model->parameters()) {
     const std::vector<float> g2 = p.grad().to_vector<float>();
-    if (k == 2) {
+    if (k == 0 || k == 2) {
       expect_close(std::vector<double>(g1[k].begin(), g1[k].end()),
-                   std::vector<double>(g2.begin(), g2.end()), 4 * 14 * 14 / 4, "conv2 weight");
-    } else if (k == 3) {
+                   std::vector<double>(g2.begin(), g2.end()),
+                   k == 0 ? 4 * 28 * 28 / 4 : 4 * 14 * 14 / 4,
+                   k == 0 ? "conv1 weight" : "conv2 weight");
+    } else if (k == 1 || k == 3) {
       ASSERT_EQ(g1[k].size(), g2.size());
       for (std::size_t j = 0; j < g2.size(); ++j)
         EXPECT_NEAR(g1[k][j], g2[j], 1e-5 * (1 + std::abs(g2[j])));
