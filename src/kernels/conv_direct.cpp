@@ -6,11 +6,12 @@
 // would do for the plain forward). One more zero row below lets the weight gradient step a last
 // single output row as a pair.
 //
-// The AVX2 pooled forward and the AVX2 weight gradient take the plane split by column parity
-// (pad_images_split): each row holds its even padded columns, then its odd ones. A vector of the
-// even or odd outputs of 8 consecutive 2x2 windows then meets its 9 taps as whole-vector loads,
-// so the windows' a b / c d come out of the FMAs in pool order, with no shuffles (and the
-// gradient's unpooled a b / c d go in the same way).
+// The AVX2 pooled forward and the AVX2 plain weight gradient take the plane split by column
+// parity (pad_images_split): each row holds its even padded columns, then its odd ones. A vector
+// of the even or odd outputs of 8 consecutive 2x2 windows then meets its 9 taps as whole-vector
+// loads, so the windows' a b / c d come out of the FMAs in pool order, with no shuffles. The AVX2
+// pooled weight gradient goes window by window instead (pooled_backward_avx2): only the windows
+// whose gradient is not 0, each its element's 3x3 neighbourhood from the plain plane.
 // Plain: a partial last vector of outputs is stored, and dy loaded, through a lane mask. Pooled
 // (AVX2): a row's partial last group of pooled values is stored whole where its plane goes on
 // (the next row rewrites the extra places), in pieces of 4, 2 and 1 at the plane's end.
@@ -428,19 +429,98 @@ __attribute__((target("avx2"))) inline void dy_split(const float* d, int64_t ow,
   deinterleave(dy_vector(d, ow, Wo), dy_vector(d, ow + 8, Wo), even, odd);
 }
 
-// Image by image (its split plane stays in L1 while every output channel reads it), output
-// channel by output channel, 16 columns of a row pair a step (dw_group_step); each channel's sums
-// wait in memory between images, so every lane still sums images, rows and columns in order. Pooled
-// (Ho, Wo even): each window's gradient rebuilt in registers from the pooled gradient, already
-// split: a b / c d are rows oh, oh + 1 at even and odd columns. Plain: dy's rows split by column
-// parity; a last single row (Ho odd) steps with a zero second row, which meets the plane's zero
-// row. Both paths step alike, so they give the same bits.
+// The pooled weight gradient, image by image (its padded plane, pad_images', in L1 while every
+// output channel reads it), output channel by output channel: the windows whose gradient is not
+// 0 (after ReLU's mask; a NaN is kept) listed in order with where their element's 3x3
+// neighbourhood starts in the plane, then each window's gradient times the neighbourhood's three
+// rows, one 8-wide load each of which lanes 0..2 are the taps (the other lanes meet the values
+// beside them, summed and dropped), window e in chain e mod 4, the chains then added in pairs. Per
+// channel the sums wait in memory between images ([O][4][8]: rows 0..2, then the bias's lanes, lane
+// l the windows t = l mod 8 in order), so each sums the images in order. A window left out adds
+// only 0 * x terms: NaN only where x is infinite (the dense path's sums then can be NaN where these
+// are not). About 9 multiply-adds a window where the dense steps take 36 (a b / c d each meet the
+// taps, three of them zeros), and no pass over the zero-gradient windows ReLU leaves.
+__attribute__((target("avx2,fma"))) void pooled_backward_avx2(const float* x, const Grads& dy,
+                                                              const DirectGeometry& g, int64_t n,
+                                                              float* dwb, float* padded) {
+  const Plane q(g);
+  const int64_t O = g.O, PW = g.Wo() / 2, plane = (g.Ho() / 2) * PW, room = (plane + 7) / 8 * 8;
+  // per thread, grow-only: the sums [O][4][8] and a list's gradients, its element offsets, and
+  // each window's neighbourhood for code 0 (room each: list_windows_avx2 writes 8 lanes from
+  // n <= t)
+  float* const sums = row_buffer(O * 32 + room);
+  float* const lg = sums + O * 32;
+  thread_local std::vector<std::int32_t> offsets;
+  if (static_cast<int64_t>(offsets.size()) < 2 * room)
+    offsets.resize(static_cast<size_t>(2 * room));
+  std::int32_t* const lat = offsets.data();
+  std::int32_t* const base = offsets.data() + room;
+  std::fill(sums, sums + O * 32, 0.0f);
+  for (int64_t t = 0; t < room; ++t)
+    base[t] = t < plane ? static_cast<std::int32_t>(2 * (t / PW) * q.Wq + 2 * (t % PW)) : 0;
+  const int Wq = static_cast<int>(q.Wq);
+  const __m256i table = _mm256_setr_epi32(0, 1, Wq, Wq + 1, 0, 0, 0, 0);  // code -> offset
+  for (int64_t i = 0; i < n; ++i) {
+    pad_images<true>(x + i * g.H * g.W, g, 1, padded);
+    const int64_t next = i + 1 < n ? g.H * g.W : 0;  // floats of the next image, fetched ahead
+    for (int64_t o = 0; o < O; ++o) {
+      prefetch_share(x + (i + 1) * g.H * g.W, next, o, O);
+      const int64_t at = (i * O + o) * plane;
+      __m256 bias = _mm256_setzero_ps();
+      const int64_t m =
+          list_windows_avx2(dy.dy + at, dy.code + at, dy.relu != nullptr ? dy.relu + at : nullptr,
+                            plane, base, table, lg, lat, bias);
+      __m256 acc[4][3];  // window e's sums in chain e mod 4 (one chain's latency, 4 windows)
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c)
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) acc[c][r] = _mm256_setzero_ps();
+      int64_t e = 0;
+      for (; e + 4 <= m; e += 4)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+          const __m256 v = _mm256_broadcast_ss(lg + e + c);
+          const float* p = padded + lat[e + c];
+#pragma GCC unroll 3
+          for (int r = 0; r < 3; ++r)
+            acc[c][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + r * q.Wq), acc[c][r]);
+        }
+#pragma GCC unroll 3
+      for (int c = 0; c < 3; ++c)  // the last 0 to 3 windows (each chain a register still)
+        if (e + c < m) {
+          const __m256 v = _mm256_broadcast_ss(lg + e + c);
+          const float* p = padded + lat[e + c];
+#pragma GCC unroll 3
+          for (int r = 0; r < 3; ++r)
+            acc[c][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + r * q.Wq), acc[c][r]);
+        }
+      float* s = sums + 32 * o;
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; ++r) {
+        const __m256 w =
+            _mm256_add_ps(_mm256_add_ps(acc[0][r], acc[1][r]), _mm256_add_ps(acc[2][r], acc[3][r]));
+        _mm256_storeu_ps(s + 8 * r, _mm256_add_ps(_mm256_loadu_ps(s + 8 * r), w));
+      }
+      _mm256_storeu_ps(s + 24, _mm256_add_ps(_mm256_loadu_ps(s + 24), bias));
+    }
+  }
+  for (int64_t o = 0; o < O; ++o) {
+    for (int k = 0; k < 9; ++k) dwb[10 * o + k] = sums[32 * o + 8 * (k / 3) + k % 3];
+    dwb[10 * o + 9] = lane_sum(_mm256_loadu_ps(sums + 32 * o + 24));
+  }
+}
+
+// The plain weight gradient: image by image (its split plane stays in L1 while every output
+// channel reads it), output channel by output channel, 16 columns of a row pair a step
+// (dw_group_step), dy's rows split by column parity; each channel's sums wait in memory between
+// images, so every lane still sums images, rows and columns in order. A last single row (Ho odd)
+// steps with a zero second row, which meets the plane's zero row. (The pooled gradient takes
+// pooled_backward_avx2.)
 __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Grads& dy,
                                                        const DirectGeometry& g, int64_t n,
                                                        float* dwb, float* padded) {
   const Plane q(g);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), O = g.O;
-  const int64_t pooled_size = n * O * (Ho / 2) * (Wo / 2);  // the pooled gradient's floats
   // per output channel its 9 weight gradients, then the bias gradient, in lanes: [O][10][8]
   float* sums = row_buffer(O * 80);
   std::fill(sums, sums + O * 80, 0.0f);
@@ -454,24 +534,6 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
       for (int k = 0; k < 10; ++k) c[k] = _mm256_loadu_ps(sums + (10 * o + k) * 8);
       for (int64_t oh = 0; oh < Ho; oh += 2) {
         const float* r = padded + oh * q.Wq;
-        if (dy.code != nullptr) {
-          const int64_t PW = Wo / 2, at = (i * O + o) * (Ho / 2) * PW + (oh / 2) * PW;
-          for (int64_t ow = 0; ow < Wo; ow += 16) {
-            const int64_t count = std::min<int64_t>(8, (Wo - ow) / 2);  // windows from ow
-            __m256 a, b, cc, d;  // each window's gradient to the element its code names
-            // a partial group read whole where the call's pooled gradient goes on (its relu and
-            // codes lie alike)
-            const bool whole = count == 8 || at + ow / 2 + 8 <= pooled_size;
-            const __m256 gw = unpool_group_avx2(
-                dy.dy + at + ow / 2, dy.relu != nullptr ? dy.relu + at + ow / 2 : nullptr,
-                dy.code + at + ow / 2, count, whole, a, b, cc, d);
-            // the bias: the windows' gradients, each the one nonzero of its a, b, c, d (the
-            // plain path's four adds of the same values and three exact zeros, the same bits)
-            c[9] = _mm256_add_ps(c[9], gw);
-            dw_group_step(c, r, q.Wq, a, b, cc, d, ow / 2);
-          }
-          continue;
-        }
         const float* d0 = dy.row(i, o, oh);
         const float* d1 = oh + 1 < Ho ? dy.row(i, o, oh + 1) : nullptr;
         for (int64_t ow = 0; ow < Wo; ow += 16) {
@@ -542,7 +604,9 @@ void conv3x3_single_channel_backward(const float* x, const float* dy, const Dire
                 g.Ho(),
                 g.Wo(),
                 pool_code != nullptr ? relu_out : nullptr};
-  if (avx2) {
+  if (avx2 && pool_code != nullptr) {
+    pooled_backward_avx2(x, d, g, n, dwb, scratch);
+  } else if (avx2) {
     backward_avx2(x, d, g, n, dwb, scratch);
   } else {
     backward_generic(x, d, g, n, dwb, scratch);

@@ -9,7 +9,9 @@
 // lane by lane in a fixed order at the end of the call.
 //
 // conv2d_reference / conv2d_backward_reference (conv.hpp) stay the references; the tests compare
-// these against them. Without AVX2 the same arithmetic runs as plain loops.
+// these against them. Without AVX2 the same arithmetic runs as plain loops; the pooled weight
+// gradient on AVX2 sums only the windows whose gradient is not 0, in another order (see
+// conv3x3_single_channel_backward).
 #include <cstdint>
 
 namespace ember::kernels {
@@ -43,9 +45,12 @@ void conv3x3_single_channel_forward(const float* x, const float* w, const float*
 // x: [n, 1, H, W], dy: [n, O, Ho, Wo] -> dwb: [O, 10] (overwritten): per output channel its 9
 // weight gradients, then its bias gradient, summed over the n images in a fixed order. With
 // pool_code (from the pooled forward), dy is the pooled output's gradient [n, O, Ho/2, Wo/2]:
-// the same sums as the pool's backward followed by this one. relu_out (pooled only; null: none):
-// the pooled forward's output after its ReLU, [n, O, Ho/2, Wo/2]; the pooled gradient then counts
-// only where relu_out > 0, as ReLU's backward where(out > 0, dy, 0) followed by this one.
+// the sums of the pool's backward followed by this one (the plain loops: the same sums; AVX2:
+// only each window's one element with a gradient that is not 0, in window order, so within
+// rounding, and where x holds an infinity the dense sums can be NaN where these are not).
+// relu_out (pooled only; null: none): the pooled forward's output after its ReLU,
+// [n, O, Ho/2, Wo/2]; the pooled gradient then counts only where relu_out > 0, as ReLU's backward
+// where(out > 0, dy, 0) followed by this one.
 void conv3x3_single_channel_backward(const float* x, const float* dy, const DirectGeometry& g,
                                      int64_t n, float* dwb, float* scratch,
                                      const std::uint8_t* pool_code = nullptr,

@@ -169,31 +169,13 @@ __attribute__((target("avx2"))) void channels_last_avx2(const float* x, const Wi
 __attribute__((target("avx2,fma"))) void list_avx2(const float* gp, const std::uint8_t* code,
                                                    const float* relu, const Layout& L, Windows& w,
                                                    float* lanes) {
-  const int64_t plane = L.PH * L.PW;
-  __m256 sum = _mm256_setzero_ps();
-  int64_t n = 0;
   const __m256i table = _mm256_setr_epi32(0, static_cast<int>(L.element(0, 0, 1)),
                                           static_cast<int>(L.element(0, 0, 2)),
                                           static_cast<int>(L.element(0, 0, 3)), 0, 0, 0, 0);
-  for (int64_t t = 0; t < plane; t += 8) {
-    const int64_t count = std::min<int64_t>(8, plane - t);
-    __m256 v = load_first8(gp + t, count);
-    if (relu != nullptr) v = where_positive(v, load_first8(relu + t, count));
-    const __m256i k = load_codes(code + t, static_cast<int>(count));  // 0..3
-    const __m256i base = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.base.data() + t));
-    const __m256i at = _mm256_add_epi32(base, _mm256_permutevar8x32_epi32(table, k));
-    sum = _mm256_add_ps(sum, v);
-    // the nonzero ones (and NaNs) moved to the front, stored at n (8 lanes; n <= t)
-    const auto m = static_cast<std::uint32_t>(
-        _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ)));
-    const __m256i to = compaction_lanes(m);
-    _mm256_storeu_ps(w.g.data() + n, _mm256_permutevar8x32_ps(v, to));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.at.data() + n),
-                        _mm256_permutevar8x32_epi32(at, to));
-    n += __builtin_popcount(m);
-  }
+  __m256 sum = _mm256_setzero_ps();
+  w.n = list_windows_avx2(gp, code, relu, L.PH * L.PW, w.base.data(), table, w.g.data(),
+                          w.at.data(), sum);
   _mm256_storeu_ps(lanes, sum);
-  w.n = n;
 }
 
 // As taps_generic: per window its gradient broadcast and 9 FMAs, each with its load; the 9 sums

@@ -4,6 +4,8 @@
 // (pool.cpp, whose lanes come from shuffled rows) and the convolutions' fused pooling
 // (winograd_output.cpp, whose lanes are 8 output tiles, each tile one window; conv_direct.cpp). The
 // rule is takes_max's in pool.cpp: b, c, d in turn replace the maximum when larger, or NaN.
+// Also the backward's unpooling, and the lists of windows with a gradient that the pooled weight
+// gradients run over.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -127,6 +129,37 @@ __attribute__((target("avx2,fma"))) inline __m256 unpool_group_avx2(
     gp = where_positive(gp, whole ? _mm256_loadu_ps(relu) : load_first8(relu, count));
   unpool4_avx2(gp, load_codes(code, whole ? 8 : static_cast<int>(count)), a, b, c, d);
   return gp;
+}
+
+// The windows of a pooled plane (`plane` of them) whose gradient is not 0, listed for the pooled
+// weight gradients (conv_pooled_grad.cpp, conv_direct.cpp) 8 windows at a time: gp the pooled
+// gradient, relu null or the pooled output after its ReLU (the gradient counts only where
+// relu > 0), code the windows' codes. Each window listed (in order; a NaN is kept) gets its
+// gradient in g and in at base[t] plus the offset its code names (table's lanes 0..3; base is
+// read a whole vector at a time past the plane). g and at need room for the plane rounded up to
+// 8. Returns the count; sum's lanes: the gradients, lane l the windows t = l mod 8 in order.
+__attribute__((target("avx2,fma"))) inline int64_t list_windows_avx2(
+    const float* gp, const std::uint8_t* code, const float* relu, int64_t plane,
+    const std::int32_t* base, __m256i table, float* g, std::int32_t* at, __m256& sum) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < plane; t += 8) {
+    const int64_t count = plane - t < 8 ? plane - t : 8;
+    __m256 v = load_first8(gp + t, count);
+    if (relu != nullptr) v = where_positive(v, load_first8(relu + t, count));
+    const __m256i k = load_codes(code + t, static_cast<int>(count));  // 0..3
+    const __m256i to =
+        _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + t)),
+                         _mm256_permutevar8x32_epi32(table, k));
+    sum = _mm256_add_ps(sum, v);
+    // the nonzero ones (and NaNs) moved to the front, stored at n (8 lanes; n <= t)
+    const auto m = static_cast<std::uint32_t>(
+        _mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+    const __m256i lanes = compaction_lanes(m);
+    _mm256_storeu_ps(g + n, _mm256_permutevar8x32_ps(v, lanes));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(at + n), _mm256_permutevar8x32_epi32(to, lanes));
+    n += __builtin_popcount(m);
+  }
+  return n;
 }
 
 }  // namespace ember::kernels

@@ -1,9 +1,9 @@
 // conv2d_max_pool2x2 against what it replaces, max_pool2d(conv2d(...), {2, 2}) and relu() of
 // that: the fused kernels compute the same convolution outputs and pool them with the same 2x2
-// kernel, so values must agree to the bit (the comparison is exact). The direct one-channel path
-// rebuilds the same full-size gradient from the same codes, so its dx and dw agree to the bit
-// too; the Winograd path's dx and dw are summed from the pooled gradient's windows
-// (kernels/conv_pooled_grad), within rounding (expect_close); db within rounding (see below).
+// kernel, so values must agree to the bit (the comparison is exact). The Winograd path's dx and
+// dw (kernels/conv_pooled_grad) and the direct one-channel path's dw on AVX2
+// (kernels/conv_direct) are summed from the pooled gradient's windows, within rounding
+// (expect_close); the rest to the bit; db within rounding (see below).
 // Shapes cover the Winograd path (several channels), the direct one-channel path, widths that are
 // not multiples of 8, and shapes the fused path does not take (odd output, stride 2, f64), on the
 // AVX2 and the plain instruction-set paths. Inputs are small integers as well as Gaussian values,
@@ -137,16 +137,22 @@ TEST(ConvMaxPool2x2, SameBitsAsConvThenPool) {
                                       (dt == DType::f32 ? ", f32" : ", f64") +
                                       (isa == kernels::Isa::generic ? ", generic" : ", avx2");
             expect_same(a.y, b.y, where + ": y");
-            // the fused Winograd path's dx and dw: within rounding (expect_close); else to the bit
+            // the fused Winograd path's dx and dw, the fused direct path's dw: within rounding
+            // (expect_close); else to the bit
             const bool winograd = c.fuses && dt == DType::f32 && c.x[1] > 1;
+            const bool direct_dw =
+                c.fuses && dt == DType::f32 && c.x[1] == 1 && isa != kernels::Isa::generic;
+            const double terms = static_cast<double>(c.x[0] * (c.x[2] + 2 * c.padding[0] - 2) *
+                                                     (c.x[3] + 2 * c.padding[1] - 2)) /
+                                 4;
             if (winograd) {
-              const double terms = static_cast<double>(c.x[0] * (c.x[2] + 2 * c.padding[0] - 2) *
-                                                       (c.x[3] + 2 * c.padding[1] - 2)) /
-                                   4;
               expect_close(a.dx, b.dx, 9.0 * static_cast<double>(c.w[0]), where + ": dx");
-              expect_close(a.dw, b.dw, terms, where + ": dw");
             } else {
               expect_same(a.dx, b.dx, where + ": dx");
+            }
+            if (winograd || direct_dw) {
+              expect_close(a.dw, b.dw, terms, where + ": dw");
+            } else {
               expect_same(a.dw, b.dw, where + ": dw");
             }
             // db: the fused Winograd path sums the pooled gradient, the reference the full-size one
@@ -189,7 +195,8 @@ TEST(ConvMaxPool2x2, WeightOnlyAndInputOnlyGradients) {
                                  want = grads[which][1]->grad().to_vector<float>();
         const std::string where = "channels " + std::to_string(xs[1]) + ", gradient of input " +
                                   std::to_string(which) + (with_relu ? ", relu" : "");
-        if (which < 2 && xs[1] > 1) {  // the fused Winograd path's dx and dw: see expect_close
+        // the fused Winograd path's dx and dw, the fused direct path's dw: see expect_close
+        if ((which < 2 && xs[1] > 1) || which == 1) {
           expect_close(std::vector<double>(got.begin(), got.end()),
                        std::vector<double>(want.begin(), want.end()),
                        which == 0 ? 9 * 4 : 2 * 8 * 8 / 4, where);
@@ -359,7 +366,13 @@ TEST(ConvDirect, PooledKernelsOnBothInstructionSets) {
         kernels::conv3x3_single_channel_backward(x.data(), dp.data(), g, n, dwb.data(),
                                                  scratch.data(), code.data(),
                                                  with_relu ? got.data() : nullptr);
-        EXPECT_EQ(dwb, dwb_ref) << where;
+        if (isa == kernels::Isa::generic) {
+          EXPECT_EQ(dwb, dwb_ref) << where;  // the plain loops: the same sums
+        } else {  // AVX2: the windows' elements alone, in another order (n Ho Wo / 4 terms)
+          expect_close(std::vector<double>(dwb.begin(), dwb.end()),
+                       std::vector<double>(dwb_ref.begin(), dwb_ref.end()),
+                       static_cast<double>(n * Ho * Wo / 4), where);
+        }
       }
   }
   kernels::force_isa(saved);
