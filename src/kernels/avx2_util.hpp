@@ -34,11 +34,13 @@ __attribute__((target("avx2"))) inline __m256i compaction_lanes(std::uint32_t m)
 // Part `part` of `parts` of a prefetch of the floats [p, p + count): its 64-byte lines split into
 // `parts` runs, this one asked for. A loop over parts spreads the prefetch of the next unit of work
 // (an image) over the current one's steps; a burst of all its lines at once would stall on the
-// outstanding misses. count 0: nothing.
+// outstanding misses. count 0: nothing. kWrite: asked for to be written (the line fetched for
+// ownership, so that the stores that come later need not wait for it).
+template <bool kWrite = false>
 inline void prefetch_share(const float* p, int64_t count, int64_t part, int64_t parts) {
   const int64_t lines = (count + 15) / 16, per = (lines + parts - 1) / parts;
   for (int64_t k = part * per; k < lines && k < (part + 1) * per; ++k)
-    __builtin_prefetch(p + 16 * k);
+    __builtin_prefetch(p + 16 * k, kWrite ? 1 : 0);
 }
 
 // Lanes l with 0 <= first + l < W set: the columns of a row that lie inside the image (the

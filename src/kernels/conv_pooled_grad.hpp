@@ -42,9 +42,15 @@
 namespace ember::kernels {
 
 // Scratch floats a call needs (the caller owns it; per thread): one image's channels-last copies
-// of the input and of its gradient, the transposed weights, and room to start the copies on
-// 64-byte boundaries wherever the scratch starts.
+// of the input and of its gradient, and room to start them on 64-byte boundaries wherever the
+// scratch starts.
 int64_t pooled_conv_grad_scratch_size(const WinogradGeometry& g);
+
+// The weights w [O, C, 3, 3] as the input gradient reads them, wt [O][9][round8(C)] (each tap's
+// channels in a row, 0 past C; pooled_conv_grad_weights_size floats): once per backward, for
+// every call.
+int64_t pooled_conv_grad_weights_size(const WinogradGeometry& g);
+void pooled_conv_grad_weights(const float* w, const WinogradGeometry& g, float* wt);
 
 // Floats of a partial sum: the weight and bias gradients in the kernel's own layout, which the
 // caller sums element by element over calls and then turns into dw and db
@@ -56,9 +62,10 @@ int64_t pooled_conv_grad_partial_size(const WinogradGeometry& g);
 // [n, O, Ho/2, Wo/2], the gradient then counting only where relu_out > 0 (ReLU's backward).
 // partial: null (no weight gradient), or (x: [n, C, H, W]) the weight and bias gradients'
 // partial sum (pooled_conv_grad_partial_size floats), overwritten, or added to when accumulate.
-// dx: null (no input gradient), or (w: [O, C, 3, 3]) the input gradient [n, C, H, W],
-// overwritten. The images' copies must index in int32 (Hp Wp round8(C) < 2^31; the op checks).
-void pooled_conv_grad(const float* x, const float* w, const float* dy, const std::uint8_t* code,
+// dx: null (no input gradient), or (wt: the weights from pooled_conv_grad_weights) the input
+// gradient [n, C, H, W], overwritten. The images' copies must index in int32 (Hp Wp round8(C) <
+// 2^31; the op checks).
+void pooled_conv_grad(const float* x, const float* wt, const float* dy, const std::uint8_t* code,
                       const float* relu_out, const WinogradGeometry& g, int64_t n, float* partial,
                       bool accumulate, float* dx, float* scratch);
 

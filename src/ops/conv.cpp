@@ -303,11 +303,15 @@ bool winograd_conv_backward(const float* x, const float* w, const float* dy, con
   // own. (its copies of an image index in int32)
   const bool pooled =
       code != nullptr && kernels::pooled_conv_grad_scratch_size(g) < (int64_t{1} << 31);
-  float* u = nullptr;  // the transformed weights, for the Winograd backward (the caller's;
-                       // workers read it)
+  // the transformed weights (Winograd's u, or the pooled dx's transposed ones; the caller's:
+  // workers read them)
+  float* u = nullptr;
   if (!pooled) {
     u = scratch<float>(kTransformed, UC);
     kernels::winograd_weights(w, g, u);
+  } else if (dx != nullptr) {
+    u = scratch<float>(kTransformed, kernels::pooled_conv_grad_weights_size(g));
+    kernels::pooled_conv_grad_weights(w, g, u);
   }
   const int64_t part = pooled ? kernels::pooled_conv_grad_partial_size(g) : UC;
   // the caller's grow-only buffer (not a fresh, zeroed 1 MB per call): each block's first call
@@ -318,7 +322,7 @@ bool winograd_conv_backward(const float* x, const float* w, const float* dy, con
     const int64_t b0 = b * per_block, b1 = std::min(s.N, b0 + per_block);
     if (pooled) {  // the whole block in one call (it fetches each next image ahead)
       float* buf = scratch<float>(kPadded, kernels::pooled_conv_grad_scratch_size(g));
-      kernels::pooled_conv_grad(dw != nullptr ? x + b0 * in : nullptr, w, dy + b0 * out,
+      kernels::pooled_conv_grad(dw != nullptr ? x + b0 * in : nullptr, u, dy + b0 * out,
                                 code + b0 * out, relu != nullptr ? relu + b0 * out : nullptr, g,
                                 b1 - b0, dw != nullptr ? partials + b * part : nullptr, false,
                                 dx != nullptr ? dx + b0 * in : nullptr, buf);

@@ -74,9 +74,12 @@ std::vector<float> run(const Case& c, const WinogradGeometry& g, const Data& d, 
   std::vector<float> partial(static_cast<std::size_t>(pooled_conv_grad_partial_size(g)), NAN);
   const int64_t in = c.C * c.H * c.W, out = c.O * (g.Ho() / 2) * (g.Wo() / 2);
   std::vector<float> dx(static_cast<std::size_t>(c.n * in) + 1, NAN);
+  std::vector<float> wt(static_cast<std::size_t>(pooled_conv_grad_weights_size(g)) + 1, NAN);
+  pooled_conv_grad_weights(d.w.data(), g, wt.data());
+  EXPECT_TRUE(std::isnan(wt.back()));  // nothing written past wt
   for (const auto& [n0, n1] : {std::pair{int64_t{0}, split}, std::pair{split, c.n}}) {
     if (n1 == n0) continue;
-    pooled_conv_grad(want_dw ? d.x.data() + n0 * in : nullptr, d.w.data(), d.dp.data() + n0 * out,
+    pooled_conv_grad(want_dw ? d.x.data() + n0 * in : nullptr, wt.data(), d.dp.data() + n0 * out,
                      d.code.data() + n0 * out, with_relu ? d.relu.data() + n0 * out : nullptr, g,
                      n1 - n0, want_dw ? partial.data() : nullptr, n0 > 0,
                      want_dx ? dx.data() + n0 * in : nullptr, scratch.data());

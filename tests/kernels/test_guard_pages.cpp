@@ -263,7 +263,12 @@ TEST(GuardPages, PooledConvGradStaysInsideItsBuffers) {
             std::vector<float> dw[2], dx[2];
             for (const Isa isa : {Isa::generic, Isa::avx2}) {
               force_isa(isa);
-              Guarded<float> gx(x, back), gw(w, !back), gdp(dp, !back), grelu(relu, back),
+              Guarded<float> gw(w, back),
+                  gwt(std::vector<float>(static_cast<std::size_t>(pooled_conv_grad_weights_size(g)),
+                                         NAN),
+                      !back);
+              pooled_conv_grad_weights(gw.get(), g, gwt.get());
+              Guarded<float> gx(x, back), gdp(dp, !back), grelu(relu, back),
                   scratch(std::vector<float>(
                               static_cast<std::size_t>(pooled_conv_grad_scratch_size(g)), NAN),
                           back),
@@ -272,7 +277,7 @@ TEST(GuardPages, PooledConvGradStaysInsideItsBuffers) {
                           !back),
                   gdx(std::vector<float>(x.size(), NAN), !back);
               Guarded<std::uint8_t> gcode(codes, back);
-              pooled_conv_grad(gx.get(), gw.get(), gdp.get(), gcode.get(), grelu.get(), g, n,
+              pooled_conv_grad(gx.get(), gwt.get(), gdp.get(), gcode.get(), grelu.get(), g, n,
                                partial.get(), false, gdx.get(), scratch.get());
               Guarded<float> out(std::vector<float>(static_cast<std::size_t>(3 * C * 9)), back);
               pooled_conv_grad_finish(partial.get(), g, out.get());
