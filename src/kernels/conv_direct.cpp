@@ -340,14 +340,19 @@ __attribute__((target("avx2,fma"), always_inline)) inline void pooled_group(
 template <bool kRelu>
 __attribute__((target("avx2,fma"))) void forward_pooled_image(const float* plane0, int64_t Wq,
                                                               const float* w, const float* bias,
-                                                              const Outputs& outs, int64_t i) {
+                                                              const Outputs& outs, int64_t i,
+                                                              bool more) {
   const int64_t O = outs.O, plane = (outs.Ho / 2) * (outs.Wo / 2);
   float* const y = outs.y + i * O * plane;
   std::uint8_t* const code = outs.code + i * O * plane;
+  // the next image's outputs asked for, for writing, a share per channel pair (more: there is one)
+  const int64_t ahead = more ? O * plane : 0;
   int64_t o = 0;
-  for (; o + 2 <= O; o += 2)
+  for (; o + 2 <= O; o += 2) {
+    prefetch_share<true>(y + O * plane, ahead, o / 2, O / 2);
     pooled_group<2, kRelu>(plane0, Wq, w + 9 * o, bias != nullptr ? bias + o : nullptr,
                            y + o * plane, code + o * plane, outs.Ho, outs.Wo);
+  }
   if (o < O)
     pooled_group<1, kRelu>(plane0, Wq, w + 9 * o, bias != nullptr ? bias + o : nullptr,
                            y + o * plane, code + o * plane, outs.Ho, outs.Wo);
@@ -363,9 +368,9 @@ __attribute__((target("avx2,fma"))) void forward_avx2(const float* x, const floa
     pad_images_split(x, g, n, padded);
     for (int64_t i = 0; i < n; ++i) {
       if (outs.relu) {
-        forward_pooled_image<true>(padded + i * q.size(), q.Wq, w, bias, outs, i);
+        forward_pooled_image<true>(padded + i * q.size(), q.Wq, w, bias, outs, i, i + 1 < n);
       } else {
-        forward_pooled_image<false>(padded + i * q.size(), q.Wq, w, bias, outs, i);
+        forward_pooled_image<false>(padded + i * q.size(), q.Wq, w, bias, outs, i, i + 1 < n);
       }
     }
     return;

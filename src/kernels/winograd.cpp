@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "kernels/avx2_util.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/winograd_layout.hpp"
 
@@ -50,8 +51,13 @@ inline void forward_body(const wino::Products* pr, const float* x, const float* 
   const int64_t T = n * g.tiles(), ld = row_stride(T), O = g.O, C = g.C;
   wino::input_transform(kSmall, x, g, n, s);
   clear_pad_columns<kSmall>(s.V, 16 * C, T);
+  // the outputs asked for, for writing, a share at each position, so that the output
+  // transform's stores find their lines there
+  const int64_t outputs =
+      code != nullptr ? n * O * (g.Ho() / 2) * (g.Wo() / 2) : n * O * g.Ho() * g.Wo();
   for (int p = 0; p < 16; ++p) {
     if constexpr (kSmall) {
+      prefetch_share<true>(y, outputs, p, 16);
       pr->nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
     } else {
       sgemm(false, false, O, T, C, u + p * O * C, C, s.V + p * C * ld, ld, 0.0f, s.M + p * O * ld,
