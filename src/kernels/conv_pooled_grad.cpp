@@ -203,21 +203,23 @@ __attribute__((target("avx2,fma"))) void taps_avx2(const float* xs, const Window
 }
 
 // As scatter_generic: the output channel's 9 weight vectors in registers, per window its gradient
-// broadcast and 9 read-modify-writes of the copy (a load, an FMA, a store each).
+// broadcast and 9 read-modify-writes of the copy (a load, an FMA, a store each). The sizes, the
+// count and the lists' pointers are read into locals first: the stores could alias w and L, so
+// the loop would otherwise reload them after each one.
 __attribute__((target("avx2,fma"))) void scatter_avx2(float* dxs, const Windows& w, const Layout& L,
                                                       const float* wt, int64_t cb) {
+  const int64_t C8 = L.C8, row = L.Wp * C8, n = w.n;
   __m256 wk[9];  // in registers: every loop over it fully unrolled
 #pragma GCC unroll 9
-  for (int k = 0; k < 9; ++k) wk[k] = _mm256_loadu_ps(wt + k * L.C8 + cb);
-  const int64_t row = L.Wp * L.C8;
+  for (int k = 0; k < 9; ++k) wk[k] = _mm256_loadu_ps(wt + k * C8 + cb);
   const float* g = w.g.data();
   const std::int32_t* at = w.at.data();
-  for (int64_t t = 0; t < w.n; ++t) {
+  for (int64_t t = 0; t < n; ++t) {
     const __m256 v = _mm256_broadcast_ss(g + t);
     float* p = dxs + at[t] + cb;
 #pragma GCC unroll 9
     for (int k = 0; k < 9; ++k) {
-      float* q = p + (k / 3) * row + (k % 3) * L.C8;
+      float* q = p + (k / 3) * row + (k % 3) * C8;
       _mm256_storeu_ps(q, _mm256_fmadd_ps(v, wk[k], _mm256_loadu_ps(q)));
     }
   }
