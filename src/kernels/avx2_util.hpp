@@ -31,17 +31,26 @@ __attribute__((target("avx2"))) inline __m256i compaction_lanes(std::uint32_t m)
       _mm256_set1_epi32(15));
 }
 
-// Part `part` of `parts` of a prefetch of the floats [p, p + count): its 64-byte lines split into
-// `parts` runs, this one asked for. A loop over parts spreads the prefetch of the next unit of work
-// (an image) over the current one's steps; a burst of all its lines at once would stall on the
-// outstanding misses. count 0: nothing. kWrite: asked for to be written (the line fetched for
-// ownership, so that the stores that come later need not wait for it).
+// A prefetch of the floats [p, p + count) in `parts` shares: its 64-byte lines split into
+// `parts` runs, share(part) asking for one. A loop over parts spreads the prefetch of the next
+// unit of work (an image) over the current one's steps; a burst of all its lines at once would
+// stall on the outstanding misses. count 0: nothing. kWrite: asked for to be written (each line
+// fetched for ownership, so that the stores that come later need not wait for it). The division
+// is done once, here: the shares are asked for inside kernels' loops. (parts < 1: one share.)
 template <bool kWrite = false>
-inline void prefetch_share(const float* p, int64_t count, int64_t part, int64_t parts) {
-  const int64_t lines = (count + 15) / 16, per = (lines + parts - 1) / parts;
-  for (int64_t k = part * per; k < lines && k < (part + 1) * per; ++k)
-    __builtin_prefetch(p + 16 * k, kWrite ? 1 : 0);
-}
+class PrefetchShares {
+ public:
+  PrefetchShares(const float* p, int64_t count, int64_t parts)
+      : p_(p), lines_((count + 15) / 16), per_(parts > 1 ? (lines_ + parts - 1) / parts : lines_) {}
+  void share(int64_t part) const {
+    for (int64_t k = part * per_; k < lines_ && k < (part + 1) * per_; ++k)
+      __builtin_prefetch(p_ + 16 * k, kWrite ? 1 : 0);
+  }
+
+ private:
+  const float* p_;
+  int64_t lines_, per_;
+};
 
 // Lanes l with 0 <= first + l < W set: the columns of a row that lie inside the image (the
 // masked loads of winograd_input.cpp and conv_direct.cpp).

@@ -346,10 +346,10 @@ __attribute__((target("avx2,fma"))) void forward_pooled_image(const float* plane
   float* const y = outs.y + i * O * plane;
   std::uint8_t* const code = outs.code + i * O * plane;
   // the next image's outputs asked for, for writing, a share per channel pair (more: there is one)
-  const int64_t ahead = more ? O * plane : 0;
+  const PrefetchShares<true> ahead(y + O * plane, more ? O * plane : 0, O / 2);
   int64_t o = 0;
   for (; o + 2 <= O; o += 2) {
-    prefetch_share<true>(y + O * plane, ahead, o / 2, O / 2);
+    ahead.share(o / 2);
     pooled_group<2, kRelu>(plane0, Wq, w + 9 * o, bias != nullptr ? bias + o : nullptr,
                            y + o * plane, code + o * plane, outs.Ho, outs.Wo);
   }
@@ -467,9 +467,10 @@ __attribute__((target("avx2,fma"))) void pooled_backward_avx2(const float* x, co
   const __m256i table = _mm256_setr_epi32(0, 1, Wq, Wq + 1, 0, 0, 0, 0);  // code -> offset
   for (int64_t i = 0; i < n; ++i) {
     pad_images<true>(x + i * g.H * g.W, g, 1, padded);
-    const int64_t next = i + 1 < n ? g.H * g.W : 0;  // floats of the next image, fetched ahead
+    // the next image's floats, fetched ahead
+    const PrefetchShares ahead(x + (i + 1) * g.H * g.W, i + 1 < n ? g.H * g.W : 0, O);
     for (int64_t o = 0; o < O; ++o) {
-      prefetch_share(x + (i + 1) * g.H * g.W, next, o, O);
+      ahead.share(o);
       const int64_t at = (i * O + o) * plane;
       __m256 bias = _mm256_setzero_ps();
       const int64_t m =
@@ -531,9 +532,10 @@ __attribute__((target("avx2,fma"))) void backward_avx2(const float* x, const Gra
   std::fill(sums, sums + O * 80, 0.0f);
   for (int64_t i = 0; i < n; ++i) {
     pad_images_split(x + i * g.H * g.W, g, 1, padded);  // one image's plane, in L1 for all O
-    const int64_t next = i + 1 < n ? g.H * g.W : 0;     // floats of the next image, fetched ahead
+    // the next image's floats, fetched ahead
+    const PrefetchShares ahead(x + (i + 1) * g.H * g.W, i + 1 < n ? g.H * g.W : 0, O);
     for (int64_t o = 0; o < O; ++o) {
-      prefetch_share(x + (i + 1) * g.H * g.W, next, o, O);
+      ahead.share(o);
       __m256 c[10];  // channel o's sums, in registers for the image
 #pragma GCC unroll 10
       for (int k = 0; k < 10; ++k) c[k] = _mm256_loadu_ps(sums + (10 * o + k) * 8);

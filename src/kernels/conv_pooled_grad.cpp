@@ -301,11 +301,14 @@ void pooled_conv_grad(const float* x, const float* wt, const float* dy, const st
     if (dx != nullptr) std::fill(dxs, dxs + L.image(), 0.0f);
     const bool add = accumulate || i > 0;
     const int64_t next = xi != nullptr && i + 1 < n ? image : 0;  // the next image's input, ahead
+    const PrefetchShares ahead(xi != nullptr ? xi + image : nullptr, next, g.O);
+    // the image's dx, written at the end (channels_first): its lines asked for now, so that the
+    // stores then do not wait on the memory (4% of the CNN's profile without)
+    const PrefetchShares<true> out(dx != nullptr ? dx + i * image : nullptr,
+                                   dx != nullptr ? image : 0, g.O);
     for (int64_t o = 0; o < g.O; ++o) {
-      if (xi != nullptr) prefetch_share(xi + image, next, o, g.O);
-      // the image's dx, written at the end (channels_first): its lines asked for now, so that
-      // the stores then do not wait on the memory (4% of the CNN's profile without)
-      if (dx != nullptr) prefetch_share<true>(dx + i * image, image, o, g.O);
+      ahead.share(o);
+      out.share(o);
       const int64_t at = (i * g.O + o) * plane;
       const float* relu = relu_out != nullptr ? relu_out + at : nullptr;
       float lanes[8];

@@ -55,9 +55,10 @@ inline void forward_body(const wino::Products* pr, const float* x, const float* 
   // transform's stores find their lines there
   const int64_t outputs =
       code != nullptr ? n * O * (g.Ho() / 2) * (g.Wo() / 2) : n * O * g.Ho() * g.Wo();
+  const PrefetchShares<true> out(y, outputs, 16);
   for (int p = 0; p < 16; ++p) {
     if constexpr (kSmall) {
-      prefetch_share<true>(y, outputs, p, 16);
+      out.share(p);
       pr->nn(O, ld, C, u + p * O * C, C, 1, s.V + p * C * ld, s.M + p * O * ld);
     } else {
       sgemm(false, false, O, T, C, u + p * O * C, C, s.V + p * C * ld, ld, 0.0f, s.M + p * O * ld,
