@@ -317,13 +317,14 @@ void pooled_conv_grad(const float* x, const float* wt, const float* dy, const st
       } else {
         list_generic(dy + at, code + at, relu, L, w, lanes);
       }
-      for (int64_t cb = 0; cb < L.C8; cb += 8) {
-        if (dx == nullptr) break;
-        const float* wo = wt + o * 9 * L.C8;
-        if (avx2) {
-          scatter_avx2(dxs, w, L, wo, cb);
-        } else {
-          scatter_generic(dxs, w, L, wo, cb);
+      if (dx != nullptr) {
+        const float* wo = wt + o * 9 * L.C8;  // the output channel's [9][C8]
+        for (int64_t cb = 0; cb < L.C8; cb += 8) {
+          if (avx2) {
+            scatter_avx2(dxs, w, L, wo, cb);
+          } else {
+            scatter_generic(dxs, w, L, wo, cb);
+          }
         }
       }
       if (partial == nullptr) continue;
