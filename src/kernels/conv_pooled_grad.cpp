@@ -27,6 +27,7 @@ struct Layout {
         PH(g.Ho() / 2),
         PW(g.Wo() / 2) {}
   int64_t image() const { return Hp * Wp * C8; }  // floats of the copy
+  int64_t copy() const { return (image() + 15) / 16 * 16; }  // the scratch's room for one
   // where the taps of window (r, j)'s element `code` start: its 3x3 neighbourhood in the copy
   // is there + (ky Wp + kx) C8
   int64_t element(int64_t r, int64_t j, int code) const {
@@ -263,14 +264,11 @@ __attribute__((target("avx2"))) void channels_first_avx2(const float* xs, const 
 
 // The copies start on 64-byte boundaries, so that no tap's 8-channel load straddles two cache
 // lines (C8 floats a pixel, a multiple of 32 bytes): 16 floats of room for that, and each copy
-// rounded up to 16 floats.
-namespace {
-int64_t copy_floats(const Layout& L) { return (L.image() + 15) / 16 * 16; }
-}  // namespace
+// rounded up to 16 floats (Layout::copy).
 
 int64_t pooled_conv_grad_scratch_size(const WinogradGeometry& g) {
   const Layout L(g);
-  return 2 * copy_floats(L) + 16;
+  return 2 * L.copy() + 16;
 }
 
 int64_t pooled_conv_grad_weights_size(const WinogradGeometry& g) { return g.O * 9 * Layout(g).C8; }
@@ -296,7 +294,7 @@ void pooled_conv_grad(const float* x, const float* wt, const float* dy, const st
   Lists& ls = lists(L, g.O);
   const auto misalign = reinterpret_cast<std::uintptr_t>(scratch) % 64 / sizeof(float);
   float* const xs = scratch + (misalign != 0 ? 16 - misalign : 0);  // scratch_size's 16 floats
-  float* const dxs = xs + copy_floats(L);
+  float* const dxs = xs + L.copy();
   for (int64_t i = 0; i < n; ++i) {
     const float* xi = partial != nullptr ? x + i * image : nullptr;
     if (xi != nullptr) {
