@@ -65,7 +65,8 @@ void force_isa(Isa isa);
 // mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
 // images is 19% nonzero), with at least 16 columns, enough work, op(B) all finite and within the
 // packed-B limit, lists each row's nonzeros once and sums each element of C over them only
-// (gemm_sparse.cpp), instead of the tiled kernels' zero skipping, which must take every step
+// (gemm_sparse.cpp; 32-column blocks, 64 on an AVX-512 CPU, gemm_sparse_avx512.cpp), instead of
+// the tiled kernels' zero skipping, which must take every step
 // where any row of a panel holds a nonzero. Its sums are the tiled path's (the same kc slices), so
 // the choice changes at most the sign of a zero. takes_sparse_rows says whether sgemm would take it
 // for these operands; allow_sparse_rows (for tests and benchmarks; default yes) turns it off and
@@ -94,12 +95,24 @@ using GatherKernel = void (*)(int64_t n, const int32_t* kidx, int64_t mr, const 
                               int64_t cs_a, const T* b, int64_t ldb, T* c, int64_t ldc,
                               bool accumulate);
 
+// A SparseRowKernel computes c[0:w] (w <= the kernel's block width) of one row of C, from its row
+// of op(A)'s n nonzeros (steps kidx, increasing, values vals) and op(B)'s block packed by
+// pack_b_block_avx2 (below) at the kernel's width: as the tiled path, each kc slice of steps summed
+// from zero in order and added to the total (c's old value when accumulate, else zero) in order;
+// then
+// + bias[0:w] (null: none), then, with relu, the ReLU. Every width gives the same bits.
+using SparseRowKernel = void (*)(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
+                                 int64_t kc, bool accumulate, const float* bias, bool relu,
+                                 float* c, int64_t w);
 template <class T>
 struct GemmKernel {
   int64_t mr, nr;      // register tile
   int64_t kc, mc, nc;  // cache blocks: kc deep, mc rows of A, nc columns of B
   MicroKernel<T> micro;
   GatherKernel<T> gather;
+  // The row-sparse path's kernel and its block width (float only; null: no such path).
+  SparseRowKernel sparse_row = nullptr;
+  int64_t sparse_width = 0;
 };
 
 // A path's float and double kernels.
@@ -144,17 +157,22 @@ bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc);
 // their values into vals, each with room for kc + 8; returns their count (gemm_zeros.cpp).
 int64_t row_nonzeros(const float* p, int64_t kc, int32_t* kidx, float* vals);
 
-// The row-sparse path's kernels (gemm_sparse.cpp; only on a CPU with AVX2 and FMA).
-// pack_b32_avx2: op(B)[0:K, j0:j0+w] (w <= 32) into d[k * 32 + j], zero for j >= w; d 32-byte
-// aligned.
-void pack_b32_avx2(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j0, int64_t w,
-                   float* d);
-// sparse_row_avx2: c[0:w] (w <= 32) of one row of C, from its row of op(A)'s n nonzeros (steps
-// kidx, increasing, values vals) and op(B)'s block packed by pack_b32_avx2: as the tiled path,
-// each kc slice of steps summed from zero in order and added to the total (c's old value when
-// accumulate, else zero) in order; then + bias[0:w] (null: none), then, with relu, the ReLU.
+// The row-sparse path's kernels (gemm_sparse.cpp, gemm_sparse_avx512.cpp).
+// pack_b_block_avx2: op(B)[0:K, j0:j0+w] (w <= width, width a multiple of 8) into
+// d[k * width + j], zero for j >= w; d 64-byte aligned (only on a CPU with AVX2).
+void pack_b_block_avx2(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j0, int64_t w,
+                       int64_t width, float* d);
+// 32-column blocks (only on a CPU with AVX2 and FMA).
 void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const float* bp, int64_t kc,
                      bool accumulate, const float* bias, bool relu, float* c, int64_t w);
+// The AVX-512 kernel's 64-column geometry compiled for AVX2, for tests on any AVX2 CPU.
+void sparse_row_avx2_wide(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
+                          int64_t kc, bool accumulate, const float* bias, bool relu, float* c,
+                          int64_t w);
+// 64-column blocks (only on a CPU with AVX-512F).
+void sparse_row_avx512(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
+                       int64_t kc, bool accumulate, const float* bias, bool relu, float* c,
+                       int64_t w);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks, with sgemm_bias_relu's epilogue (bias [N] or null, relu). The

@@ -71,13 +71,22 @@ void pack_a_rows6_avx2(const float* A, int64_t lda, int64_t kc, float* d) {
 namespace ember::kernels {
 
 // Blocks: a kc x nr panel of B (16 KiB) stays in L1, an mc x kc block of A (~144 KiB) in L2.
+// The row-sparse path's kernel: 32-column blocks (64 in the AVX-512 geometry).
 const GemmKernels& avx2_kernels() {
-  static const GemmKernels kernels = tile_kernels<Floats8, Doubles4, Fma, 6>();
+  static const GemmKernels kernels = [] {
+    GemmKernels k = tile_kernels<Floats8, Doubles4, Fma, 6>();
+    k.f.sparse_row = sparse_row_avx2, k.f.sparse_width = 32;
+    return k;
+  }();
   return kernels;
 }
 
 const GemmKernels& avx2_wide_kernels() {
-  static const GemmKernels kernels = tile_kernels<Floats16, Doubles8, Fma, 12>();
+  static const GemmKernels kernels = [] {
+    GemmKernels k = tile_kernels<Floats16, Doubles8, Fma, 12>();
+    k.f.sparse_row = sparse_row_avx2_wide, k.f.sparse_width = 64;
+    return k;
+  }();
   return kernels;
 }
 

@@ -29,8 +29,13 @@
 
 namespace ember::kernels {
 
+// The row-sparse path's kernel: 64-column blocks (gemm_sparse_avx512.cpp).
 const GemmKernels& avx512_kernels() {
-  static const GemmKernels kernels = tile_kernels<Floats16, Doubles8, Fma, 12>();
+  static const GemmKernels kernels = [] {
+    GemmKernels k = tile_kernels<Floats16, Doubles8, Fma, 12>();
+    k.f.sparse_row = sparse_row_avx512, k.f.sparse_width = 64;
+    return k;
+  }();
   return kernels;
 }
 

@@ -14,6 +14,7 @@
 
 #include "ember/core/parallel.hpp"
 #include "kernels/gemm.hpp"
+#include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
 namespace ember::kernels {
@@ -38,8 +39,8 @@ TEST(GemmSparse, RowNonzerosMatchTheDefinition) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const float tiny = std::numeric_limits<float>::denorm_min();
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
-    if (isa == Isa::avx2 && !has_avx2()) continue;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(detected_isa())) continue;
     force_isa(isa);
     for (int64_t kc : {0, 1, 7, 8, 9, 15, 16, 17, 40, 784}) {
       for (double density : {0.0, 0.2, 0.9, 1.0}) {
@@ -73,8 +74,8 @@ TEST(GemmSparse, RowNonzerosSkipEmptyRunsOnly) {
   Restore restore;
   const float specials[4] = {1.5f, std::numeric_limits<float>::quiet_NaN(),
                              std::numeric_limits<float>::denorm_min(), -0.0f};
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
-    if (isa == Isa::avx2 && !has_avx2()) continue;
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(detected_isa())) continue;
     force_isa(isa);
     for (int64_t kc : {31, 32, 33, 64, 96, 100, 784})
       for (int64_t at = 0; at < kc; at += 5)
@@ -137,62 +138,74 @@ struct Case {
 
 // Random floats (not exact in any order, so a different order of sums shows), with rows of all
 // zeros and a few NaNs in A; C's rows are ldc = N + 3 apart and its padding must stay untouched.
-// K = 1000 and 600 sum in 4 and 3 kc slices, N = 30, 33 and 100 end in a partial 32-column block,
-// 300 rows of 1000 are listed in two chunks (at most 256 rows) and 200 of 3000 in three (at most
-// 2^18 elements); rows 12-16 are dense (the choice samples the first 8); beta 0, 1 and 0.5.
+// K = 1000 and 600 sum in 4 and 3 kc slices, N = 30, 33 and 100 end in a partial 32-column block
+// (and 30, 16 and 20 fill at most half of a 64-column one, which the AVX-512 kernel sums on half
+// its accumulators), 300 rows of 1000 and 200 of 3000 are listed in several chunks; rows
+// 12-16 are dense (the choice samples the first 8); beta 0, 1 and 0.5. Each row-sparse kernel
+// this CPU runs (AVX2's 32-column blocks, the AVX-512 kernel's 64-column geometry compiled for
+// AVX2, AVX-512's own) against the AVX2 tiled path.
 TEST(GemmSparse, EqualsTheTiledPathToTheBit) {
   if (!has_avx2()) GTEST_SKIP() << "the row-sparse path needs AVX2; this CPU has none";
   Restore restore;
-  force_isa(Isa::avx2);
   std::mt19937 rng(33);
   const Case cases[] = {{256, 128, 784, true},  {256, 30, 784, true}, {40, 33, 1000, false},
                         {9, 100, 600, true},    {64, 16, 257, false}, {30, 64, 1000, true},
                         {300, 16, 1000, false}, {200, 20, 3000, true}};
-  for (const Case& c : cases) {
-    const int64_t lda = c.K + 5, ldb = (c.trans_b ? c.K : c.N) + 2, ldc = c.N + 3;
-    auto A = sparse_floats(c.M * lda, 0.15, rng);
-    for (int64_t k = 0; k < lda; ++k) A[2 * lda + k] = 0.0f;  // row 2: no nonzero at all
-    if (c.M > 20) {  // rows past the 8 the choice samples may be dense
-      const auto dense = sparse_floats(5 * lda, 0.9, rng);
-      std::copy(dense.begin(), dense.end(), A.begin() + 12 * lda);
-    }
-    A[5 * lda + 3] = std::numeric_limits<float>::quiet_NaN();
-    const auto B = sparse_floats((c.trans_b ? c.N : c.K) * ldb, 1.0, rng);
-    const auto bias = sparse_floats(c.N, 1.0, rng);
-    const auto C0 = sparse_floats(c.M * ldc, 1.0, rng);
-    for (int variant = 0; variant < 12; ++variant) {
-      const float beta = variant >= 8 ? 0.5f : (variant & 1) != 0 ? 1.0f : 0.0f;
-      const float* b = (variant & 2) != 0 ? bias.data() : nullptr;
-      const bool relu = (variant & 4) != 0;
-      allow_sparse_rows(true);
-      ASSERT_TRUE(takes_sparse_rows(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb))
-          << "M=" << c.M << " N=" << c.N << " K=" << c.K;
-      set_num_threads(1);
-      auto want = C0;
-      allow_sparse_rows(false);
-      sgemm_bias_relu(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta,
-                      want.data(), ldc, b, relu);
-      allow_sparse_rows(true);
-      for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
-        auto got = C0;
+  int64_t kernels_run = 0;
+  for (const ember::testing::GemmPath& path : ember::testing::gemm_paths()) {
+    if (!path.sparse_rows) continue;
+    ++kernels_run;
+    for (const Case& c : cases) {
+      const int64_t lda = c.K + 5, ldb = (c.trans_b ? c.K : c.N) + 2, ldc = c.N + 3;
+      auto A = sparse_floats(c.M * lda, 0.15, rng);
+      for (int64_t k = 0; k < lda; ++k) A[2 * lda + k] = 0.0f;  // row 2: no nonzero at all
+      if (c.M > 20) {  // rows past the 8 the choice samples may be dense
+        const auto dense = sparse_floats(5 * lda, 0.9, rng);
+        std::copy(dense.begin(), dense.end(), A.begin() + 12 * lda);
+      }
+      A[5 * lda + 3] = std::numeric_limits<float>::quiet_NaN();
+      const auto B = sparse_floats((c.trans_b ? c.N : c.K) * ldb, 1.0, rng);
+      const auto bias = sparse_floats(c.N, 1.0, rng);
+      const auto C0 = sparse_floats(c.M * ldc, 1.0, rng);
+      for (int variant = 0; variant < 12; ++variant) {
+        const float beta = variant >= 8 ? 0.5f : (variant & 1) != 0 ? 1.0f : 0.0f;
+        const float* b = (variant & 2) != 0 ? bias.data() : nullptr;
+        const bool relu = (variant & 4) != 0;
+        force_isa(path.isa);
+        allow_sparse_rows(true);
+        ASSERT_TRUE(
+            takes_sparse_rows(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb))
+            << path.name << " M=" << c.M << " N=" << c.N << " K=" << c.K;
+        set_num_threads(1);
+        auto want = C0;
+        force_isa(Isa::avx2);
+        allow_sparse_rows(false);
         sgemm_bias_relu(false, c.trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, beta,
-                        got.data(), ldc, b, relu);
-        for (int64_t i = 0; i < c.M; ++i)
-          for (int64_t j = 0; j < ldc; ++j) {
-            const float g = got[i * ldc + j], w = want[i * ldc + j];
-            const bool same = (std::isnan(g) && std::isnan(w)) || g == w;  // +0 == -0
-            ASSERT_TRUE(same) << "M=" << c.M << " N=" << c.N << " K=" << c.K << " tb=" << c.trans_b
-                              << " beta=" << beta << " bias=" << (b != nullptr) << " relu=" << relu
-                              << " threads=" << threads << " at (" << i << ", " << j << "): " << g
-                              << " vs " << w;
-            if (j >= c.N) {
-              ASSERT_EQ(0, std::memcmp(&g, &C0[i * ldc + j], sizeof(float)));
+                        want.data(), ldc, b, relu);
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          auto got = C0;
+          ember::testing::run_gemm_bias_relu<float>(path, false, c.trans_b, c.M, c.N, c.K, A.data(),
+                                                    lda, B.data(), ldb, beta, got.data(), ldc, b,
+                                                    relu);
+          for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float g = got[i * ldc + j], w = want[i * ldc + j];
+              const bool same = (std::isnan(g) && std::isnan(w)) || g == w;  // +0 == -0
+              ASSERT_TRUE(same) << path.name << " M=" << c.M << " N=" << c.N << " K=" << c.K
+                                << " tb=" << c.trans_b << " beta=" << beta
+                                << " bias=" << (b != nullptr) << " relu=" << relu
+                                << " threads=" << threads << " at (" << i << ", " << j << "): " << g
+                                << " vs " << w;
+              if (j >= c.N) {
+                ASSERT_EQ(0, std::memcmp(&g, &C0[i * ldc + j], sizeof(float)));
+              }
             }
-          }
+        }
       }
     }
   }
+  EXPECT_GE(kernels_run, 2) << "AVX2's kernel and the AVX-512 geometry on AVX2 at least";
 }
 
 // An infinity or NaN in op(B), anywhere (here in the last, partial 32-column block): the path

@@ -2,8 +2,8 @@
 // The gemm paths this CPU can run, for the kernel tests: each as a forced instruction set (sgemm,
 // dgemm) or as a set of kernels the driver runs instead of the active one (gemm_with): generic,
 // AVX2, the AVX-512 kernels' geometry compiled for AVX2, and AVX-512 itself, each with the
-// row-sparse path off (the tiled kernels and their zero skipping), and AVX2 and AVX-512 with it
-// on (what sgemm runs; it takes the float products with a mostly-zero A read in rows).
+// row-sparse path off (the tiled kernels and their zero skipping) and, but for generic, with it on
+// (what sgemm runs; it takes the float products with a mostly-zero A read in rows).
 #include <type_traits>
 #include <vector>
 
@@ -29,6 +29,8 @@ inline std::vector<GemmPath> gemm_paths() {
     out.push_back({"avx2", Isa::avx2, nullptr});
     out.push_back({"avx2 with the row-sparse path", Isa::avx2, nullptr, true});
     out.push_back({"avx512 geometry on avx2", Isa::avx2, &kernels::avx2_wide_kernels()});
+    out.push_back({"avx512 geometry on avx2 with the row-sparse path", Isa::avx2,
+                   &kernels::avx2_wide_kernels(), true});
   }
   if (has(Isa::avx512)) {
     out.push_back({"avx512", Isa::avx512, nullptr});
