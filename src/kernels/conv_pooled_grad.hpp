@@ -19,10 +19,12 @@
 //
 // Image by image, the input is laid out channels last and zero-bordered, [Hp][Wp][round8(C)],
 // so one tap of 8 channels is one vector load; the input gradient is summed in a copy of the same
-// layout, then written out as [C][H][W]. Each output channel's windows are listed (gradient, and
-// where their element's taps start), then run through 8 channels at a time: for dw with the 9
-// taps' sums in registers, for dx with the channel's 9 weight vectors in registers and a
-// load-FMA-store per tap. Each dw sum runs over the windows in order, and the images' sums are
+// layout, then written out as [C][H][W]. Per image, three passes over the output channels: every
+// channel's windows listed (gradient, and where their element's taps start), then dw's taps over
+// the input's copy, then dx's scatter into its copy (so that each pass has its copy in L1 to
+// itself), each 8 channels at a time: for dw with the 9 taps' sums in registers, for dx with the
+// channel's 9 weight vectors in registers and a load-FMA-store per tap. Each dw sum runs over the
+// windows in order, and the images' sums are
 // added in order; each dx element is summed over the output channels in order and their windows
 // in order. So the results depend on the call's images only, never on threads.
 //
