@@ -65,7 +65,7 @@ void force_isa(Isa isa);
 // mostly zeros (at most a quarter of its first 8 rows' elements nonzero; a batch of MNIST
 // images is 19% nonzero), with at least 16 columns, enough work, op(B) all finite and within the
 // packed-B limit, lists each row's nonzeros once and sums each element of C over them only
-// (gemm_sparse.cpp; 32-column blocks, 64 on an AVX-512 CPU, gemm_sparse_avx512.cpp), instead of
+// (gemm_sparse.cpp, gemm_sparse_row.hpp; 32-column blocks, 64 on an AVX-512 CPU), instead of
 // the tiled kernels' zero skipping, which must take every step
 // where any row of a panel holds a nonzero. Its sums are the tiled path's (the same kc slices), so
 // the choice changes at most the sign of a zero. takes_sparse_rows says whether sgemm would take it
@@ -99,8 +99,9 @@ using GatherKernel = void (*)(int64_t n, const int32_t* kidx, int64_t mr, const 
 // of op(A)'s n nonzeros (steps kidx, increasing, values vals) and op(B)'s block packed by
 // pack_b_block_avx2 (below) at the kernel's width: as the tiled path, each kc slice of steps summed
 // from zero in order and added to the total (c's old value when accumulate, else zero) in order;
-// then
-// + bias[0:w] (null: none), then, with relu, the ReLU. Every width gives the same bits.
+// then + bias[0:w] (null: none), then, with relu, the ReLU. Every width gives the same bits. The
+// kernels: sparse_row (gemm_sparse_row.hpp) in each ISA's kernel set (gemm_avx2.cpp,
+// gemm_avx512.cpp).
 using SparseRowKernel = void (*)(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
                                  int64_t kc, bool accumulate, const float* bias, bool relu,
                                  float* c, int64_t w);
@@ -157,22 +158,11 @@ bool all_finite(const T* p, int64_t rs, int64_t cs, int64_t h, int64_t kc);
 // their values into vals, each with room for kc + 8; returns their count (gemm_zeros.cpp).
 int64_t row_nonzeros(const float* p, int64_t kc, int32_t* kidx, float* vals);
 
-// The row-sparse path's kernels (gemm_sparse.cpp, gemm_sparse_avx512.cpp).
+// The row-sparse path's packing (gemm_sparse.cpp).
 // pack_b_block_avx2: op(B)[0:K, j0:j0+w] (w <= width, width a multiple of 8) into
 // d[k * width + j], zero for j >= w; d 64-byte aligned (only on a CPU with AVX2).
 void pack_b_block_avx2(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j0, int64_t w,
                        int64_t width, float* d);
-// 32-column blocks (only on a CPU with AVX2 and FMA).
-void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const float* bp, int64_t kc,
-                     bool accumulate, const float* bias, bool relu, float* c, int64_t w);
-// The AVX-512 kernel's 64-column geometry compiled for AVX2, for tests on any AVX2 CPU.
-void sparse_row_avx2_wide(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
-                          int64_t kc, bool accumulate, const float* bias, bool relu, float* c,
-                          int64_t w);
-// 64-column blocks (only on a CPU with AVX-512F).
-void sparse_row_avx512(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
-                       int64_t kc, bool accumulate, const float* bias, bool relu, float* c,
-                       int64_t w);
 
 // sgemm/dgemm's driver (packing, blocking, threads) with a chosen kernel instead of the active
 // one, for tests and benchmarks, with sgemm_bias_relu's epilogue (bias [N] or null, relu). The

@@ -24,6 +24,7 @@
 
 #include "kernels/fma_avx2.hpp"
 #include "kernels/gemm_micro.hpp"
+#include "kernels/gemm_sparse_row.hpp"
 
 namespace ember::kernels {
 
@@ -75,7 +76,7 @@ namespace ember::kernels {
 const GemmKernels& avx2_kernels() {
   static const GemmKernels kernels = [] {
     GemmKernels k = tile_kernels<Floats8, Doubles4, Fma, 6>();
-    k.f.sparse_row = sparse_row_avx2, k.f.sparse_width = 32;
+    k.f.sparse_row = sparse_row<Floats8, Fma, 4>, k.f.sparse_width = 32;
     return k;
   }();
   return kernels;
@@ -84,7 +85,7 @@ const GemmKernels& avx2_kernels() {
 const GemmKernels& avx2_wide_kernels() {
   static const GemmKernels kernels = [] {
     GemmKernels k = tile_kernels<Floats16, Doubles8, Fma, 12>();
-    k.f.sparse_row = sparse_row_avx2_wide, k.f.sparse_width = 64;
+    k.f.sparse_row = sparse_row<Floats16, Fma, 4>, k.f.sparse_width = 64;
     return k;
   }();
   return kernels;

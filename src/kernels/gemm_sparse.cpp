@@ -1,10 +1,9 @@
-// The AVX2 kernels of sgemm's row-sparse path (gemm.hpp): C = A op(B) where A, read in rows, is
-// mostly zeros (a batch of MNIST images is 19% nonzero). gemm.cpp lists each row's nonzeros once
-// (row_nonzeros) and packs op(B) into column blocks of K rows (pack_b_block_avx2, here); each row
-// of a block is then summed over its row's nonzeros only (sparse_row, gemm_sparse_row.hpp): per
-// nonzero one broadcast, four loads and four FMAs. The tiled kernels' zero skipping must instead
-// take every step where any of a panel's 6 rows holds a nonzero (44% of MNIST's pixels). Also
-// here: the AVX-512 kernel's 64-column geometry compiled for AVX2, for tests.
+// The row-sparse path's packing (gemm.hpp): op(B) into column blocks of K rows, the width of the
+// path's kernel (sparse_row, gemm_sparse_row.hpp, instantiated per ISA in gemm_avx2.cpp and
+// gemm_avx512.cpp). A is an MNIST batch, say, 19% nonzero: gemm.cpp lists each row's nonzeros once
+// (row_nonzeros) and the kernel sums each row of a block over them only, where the tiled kernels'
+// zero skipping must take every step where any of a panel's 6 rows holds a nonzero (44% of
+// MNIST's pixels).
 #include "kernels/gemm.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,14 +14,10 @@
 #include <cstring>
 
 #include "kernels/avx2_util.hpp"
-#include "kernels/vectors.hpp"
 
 // Everything defined from here on is compiled for AVX2+FMA (lambdas included).
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-
-#include "kernels/fma_avx2.hpp"
-#include "kernels/gemm_sparse_row.hpp"
 
 namespace ember::kernels {
 
@@ -42,17 +37,6 @@ void pack_b_block_avx2(bool trans_b, const float* B, int64_t ldb, int64_t K, int
     std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(w));
     std::fill(dst + w, dst + width, 0.0f);
   }
-}
-
-void sparse_row_avx2(int64_t n, const int32_t* kidx, const float* vals, const float* bp, int64_t kc,
-                     bool accumulate, const float* bias, bool relu, float* c, int64_t w) {
-  sparse_row<Floats8, Fma, 4>(n, kidx, vals, bp, kc, accumulate, bias, relu, c, w);
-}
-
-void sparse_row_avx2_wide(int64_t n, const int32_t* kidx, const float* vals, const float* bp,
-                          int64_t kc, bool accumulate, const float* bias, bool relu, float* c,
-                          int64_t w) {
-  sparse_row<Floats16, Fma, 4>(n, kidx, vals, bp, kc, accumulate, bias, relu, c, w);
 }
 
 }  // namespace ember::kernels

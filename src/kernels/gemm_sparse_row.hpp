@@ -1,9 +1,9 @@
 #pragma once
 // The row-sparse path's kernel body (SparseRowKernel in gemm.hpp), one source for every vector
-// width as gemm_micro.hpp is: gemm_sparse.cpp instantiates it for AVX2 (32-column blocks in four
+// width as gemm_micro.hpp is: gemm_avx2.cpp instantiates it for AVX2 (32-column blocks in four
 // ymm accumulators, and the AVX-512 geometry as pairs of ymm registers, for tests) and
-// gemm_sparse_avx512.cpp for AVX-512 (64-column blocks in four zmm accumulators). Include it inside
-// the file's `#pragma GCC target` region, after fma_avx2.hpp or fma_avx512.hpp.
+// gemm_avx512.cpp for AVX-512 (64-column blocks in four zmm accumulators). Include it inside the
+// file's `#pragma GCC target` region, after fma_avx2.hpp or fma_avx512.hpp.
 //
 // One row of C's block: per nonzero of the row's A, one broadcast and NV loads and FMAs into NV
 // independent accumulators (at four, as many as the FMA latency needs to issue one a cycle). On an
