@@ -13,11 +13,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/avx2_util.hpp"
-
-// Everything defined from here on is compiled for AVX2+FMA (lambdas included).
+// Everything defined from here on is compiled for AVX2.
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2")
 
 namespace ember::kernels {
 
