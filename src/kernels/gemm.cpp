@@ -10,7 +10,8 @@
 // Packing buffers are per thread, 64-byte aligned and grow-only, so a steady stream of calls
 // allocates nothing. The shared packed B (up to kPackedBLimit elements) lives in the caller's.
 // A float product whose A, read in rows, is mostly zeros takes the row-sparse path instead
-// (gemm_sparse_rows below, its kernels in gemm_sparse.cpp), with the same sums.
+// (gemm_sparse_rows below; its kernel in gemm_sparse_row.hpp, its packing in gemm_sparse.cpp), with
+// the same sums.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -486,7 +487,8 @@ Skip choose_skip(const GemmKernel<T>& g, const Problem<T>& p, int64_t M, int64_t
   return Skip::none;
 }
 
-// ---- the row-sparse path (gemm.hpp; its kernels in gemm_sparse.cpp) ----
+// ---- the row-sparse path (gemm.hpp; kernel: gemm_sparse_row.hpp, packing: gemm_sparse.cpp) ----
+// gemm_sparse.cpp) ----
 
 // At most kSparseRowsNum / kSparseRowsDen of op(A)'s first rows nonzero. On MNIST batches (19%
 // nonzero), 784 -> 128 with bias and ReLU, alternating with the tiled path in one process

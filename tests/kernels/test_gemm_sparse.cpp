@@ -1,4 +1,5 @@
-// sgemm's row-sparse path (gemm.hpp, gemm_sparse.cpp): row_nonzeros against its definition, which
+X : row_nonzeros against its definition,
+    which
 // products take the path, and its results against the tiled path's on the same operands (the
 // two sum in the same kc slices, so they must agree to the bit but for the sign of a zero). The
 // tiled path itself is checked against the reference loops in test_gemm*, which also run every
@@ -17,7 +18,7 @@
 #include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
-namespace ember::kernels {
+    namespace ember::kernels {
 namespace {
 
 using Restore = ember::testing::RestoreThreadsAndIsa;
