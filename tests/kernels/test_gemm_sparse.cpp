@@ -1,9 +1,8 @@
-X : row_nonzeros against its definition,
-    which
-// products take the path, and its results against the tiled path's on the same operands (the
-// two sum in the same kc slices, so they must agree to the bit but for the sign of a zero). The
-// tiled path itself is checked against the reference loops in test_gemm*, which also run every
-// case with this path on (testing::gemm_paths).
+// sgemm's row-sparse path (gemm.hpp, gemm_sparse_row.hpp, gemm_sparse.cpp): row_nonzeros against
+// its definition, which products take the path, and its results against the tiled path's on the
+// same operands (the two sum in the same kc slices, so they must agree to the bit but for the sign
+// of a zero). The tiled path itself is checked against the reference loops in test_gemm*, which
+// also run every case with this path on (testing::gemm_paths).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,7 +17,7 @@ X : row_nonzeros against its definition,
 #include "support/gemm_paths.hpp"
 #include "support/kernel_state.hpp"
 
-    namespace ember::kernels {
+namespace ember::kernels {
 namespace {
 
 using Restore = ember::testing::RestoreThreadsAndIsa;
