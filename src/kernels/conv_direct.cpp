@@ -434,6 +434,16 @@ __attribute__((target("avx2"))) inline void dy_split(const float* d, int64_t ow,
   deinterleave(dy_vector(d, ow, Wo), dy_vector(d, ow + 8, Wo), even, odd);
 }
 
+// One window of pooled_backward_avx2: its gradient v times its element's 3x3 neighbourhood, the
+// three rows from p (Wq apart) one 8-wide load each, added to acc[0..2].
+__attribute__((target("avx2,fma"), always_inline)) inline void window_rows(__m256* acc, float v,
+                                                                           const float* p,
+                                                                           int64_t Wq) {
+  const __m256 g = _mm256_set1_ps(v);
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r) acc[r] = _mm256_fmadd_ps(g, _mm256_loadu_ps(p + r * Wq), acc[r]);
+}
+
 // The pooled weight gradient, image by image (its padded plane, pad_images', in L1 while every
 // output channel reads it), output channel by output channel: the windows whose gradient is not
 // 0 (after ReLU's mask; a NaN is kept) listed in order with where their element's 3x3
@@ -484,22 +494,10 @@ __attribute__((target("avx2,fma"))) void pooled_backward_avx2(const float* x, co
       int64_t e = 0;
       for (; e + 4 <= m; e += 4)
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; ++c) {
-          const __m256 v = _mm256_broadcast_ss(lg + e + c);
-          const float* p = padded + lat[e + c];
-#pragma GCC unroll 3
-          for (int r = 0; r < 3; ++r)
-            acc[c][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + r * q.Wq), acc[c][r]);
-        }
+        for (int c = 0; c < 4; ++c) window_rows(acc[c], lg[e + c], padded + lat[e + c], q.Wq);
 #pragma GCC unroll 3
       for (int c = 0; c < 3; ++c)  // the last 0 to 3 windows (each chain a register still)
-        if (e + c < m) {
-          const __m256 v = _mm256_broadcast_ss(lg + e + c);
-          const float* p = padded + lat[e + c];
-#pragma GCC unroll 3
-          for (int r = 0; r < 3; ++r)
-            acc[c][r] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + r * q.Wq), acc[c][r]);
-        }
+        if (e + c < m) window_rows(acc[c], lg[e + c], padded + lat[e + c], q.Wq);
       float* s = sums + 32 * o;
 #pragma GCC unroll 3
       for (int r = 0; r < 3; ++r) {
